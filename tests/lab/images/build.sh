@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Builds the lab's images offline, from Debian packages only:
+#   dockerlab/labhost:bookworm, dockerlab/labhost:trixie  systemd lab hosts, no Docker
+#   dockerlab/registry:bookworm                           Debian's docker-registry
+#   digitalocean/flask-helloworld:latest                  stand-in for the Docker Hub image
+# Each image carries the sha256 of its inputs (this script, its recipe
+# directory, the suite) in the label org.dockerlab.inputs; an image whose
+# label matches is not rebuilt. Images are built in parallel with mmdebstrap
+# (root file system from the machine's own apt sources) and `docker import`.
+set -Eeuo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+STATE=$(realpath -m "${LAB_STATE:-$HERE/../../../.lab}")
+BUILD="$STATE/build"
+LOGS="$STATE/logs"
+mkdir -p "$BUILD" "$LOGS"
+
+LABEL=org.dockerlab.inputs
+
+log() { printf '\033[1m[images]\033[0m %s\n' "$*"; }
+
+inputs_hash() { # recipe_dir suite
+  {
+    sha256sum "$HERE/build.sh"
+    (cd "$HERE/$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum)
+    echo "suite=$2"
+  } | sha256sum | cut -c1-16
+}
+
+current_hash() { # image
+  docker image inspect -f "{{ index .Config.Labels \"$LABEL\" }}" "$1" 2>/dev/null || true
+}
+
+packages() { # recipe_dir -> comma-separated list
+  grep -v -e '^#' -e '^[[:space:]]*$' "$HERE/$1/packages" | paste -sd, -
+}
+
+# build IMAGE RECIPE SUITE [mmdebstrap hook args...] -- [docker import -c changes...]
+build() {
+  local image=$1 recipe=$2 suite=$3
+  shift 3
+  local hooks=() changes=()
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do hooks+=("$1"); shift; done
+  [ $# -gt 0 ] && shift
+  while [ $# -gt 0 ]; do changes+=(-c "$1"); shift; done
+
+  local want tar="$BUILD/${image//[:\/]/_}.tar" logf="$LOGS/image-${image//[:\/]/_}.log"
+  want=$(inputs_hash "$recipe" "$suite")
+  if [ "$(current_hash "$image")" = "$want" ]; then
+    log "$image is up to date ($LABEL=$want)"
+    return 0
+  fi
+  log "building $image from Debian $suite (log: $logf)"
+  local old
+  old=$(docker image inspect -f '{{ .Id }}' "$image" 2>/dev/null || true)
+  rm -f "$tar"
+  if ! mmdebstrap --variant=minbase --include="$(packages "$recipe")" \
+    --dpkgopt='path-exclude=/usr/share/man/*' \
+    --dpkgopt='path-exclude=/usr/share/doc/*' \
+    --dpkgopt='path-include=/usr/share/doc/*/copyright' \
+    --dpkgopt='path-exclude=/usr/share/locale/*' \
+    "${hooks[@]}" "$suite" "$tar" >"$logf" 2>&1; then
+    printf '[images] ERROR: mmdebstrap for %s failed; last lines of %s:\n' "$image" "$logf" >&2
+    tail -n 15 "$logf" >&2
+    return 1
+  fi
+  docker import "${changes[@]}" -c "LABEL $LABEL=$want" -m "dockerlab: $recipe on $suite" \
+    "$tar" "$image" >>"$logf" 2>&1 || {
+    printf '[images] ERROR: docker import of %s failed; last lines of %s:\n' "$image" "$logf" >&2
+    tail -n 15 "$logf" >&2
+    return 1
+  }
+  rm -f "$tar"
+  # The previous build, now untagged, is only dead weight (ignore it if in use).
+  [ -z "$old" ] || docker image rm "$old" >/dev/null 2>&1 || true
+  log "built $image ($LABEL=$want)"
+}
+
+# mmdebstrap expands "$1" (the chroot directory) in its hooks itself.
+# shellcheck disable=SC2016
+labhost() { # suite
+  build "dockerlab/labhost:$1" labhost "$1" \
+    --customize-hook="copy-in $HERE/labhost/dockerlab-proc-sys-rw.service /etc/systemd/system" \
+    --customize-hook='chroot "$1" systemctl enable dockerlab-proc-sys-rw.service' \
+    --customize-hook='chroot "$1" systemctl mask systemd-modules-load.service getty.target console-getty.service' \
+    --customize-hook='rm -f "$1"/etc/machine-id "$1"/var/lib/dbus/machine-id; touch "$1"/etc/machine-id' \
+    -- \
+    'ENV container=docker' \
+    'CMD ["/lib/systemd/systemd"]'
+}
+
+registry() {
+  build dockerlab/registry:bookworm registry bookworm \
+    --customize-hook="copy-in $HERE/registry/config.yml /etc/docker/registry" \
+    -- \
+    'USER docker-registry' \
+    'EXPOSE 5000' \
+    'CMD ["/usr/bin/docker-registry", "serve", "/etc/docker/registry/config.yml"]'
+}
+
+# shellcheck disable=SC2016
+flask() {
+  build digitalocean/flask-helloworld:latest flask-helloworld bookworm \
+    --customize-hook='mkdir -p "$1"/app' \
+    --customize-hook="copy-in $HERE/flask-helloworld/app.py /app" \
+    -- \
+    'WORKDIR /app' \
+    'ENV PYTHONUNBUFFERED=1' \
+    'EXPOSE 5000' \
+    'CMD ["python3", "app.py"]'
+}
+
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(labhost:bookworm labhost:trixie registry flask)
+
+pids=()
+for t in "${targets[@]}"; do
+  case $t in
+    labhost:*) labhost "${t#labhost:}" & ;;
+    registry) registry & ;;
+    flask) flask & ;;
+    *) echo "[images] ERROR: unknown image '$t' (labhost:SUITE, registry, flask)" >&2; exit 2 ;;
+  esac
+  pids+=($!)
+done
+rc=0
+for p in "${pids[@]}"; do wait "$p" || rc=1; done
+exit $rc
