@@ -1,0 +1,27 @@
+# The project's entry points. Each target calls tests/lab/lab.sh, which does
+# its own set-up (packages, venv, Docker engine, images) idempotently.
+#   make lab       set up and converge the local lab (the main job)
+#   make test      everything CI runs: lint, unit tests, every Molecule scenario
+#   make lint      ansible-lint (production profile), yamllint, ruff, shellcheck
+#   make lab-down  remove the lab hosts and their volumes, nothing else
+# Settings: LAB_HOSTS="bookworm trixie", LAB_REGISTRY_PORT=5000,
+#           MOLECULE_SCENARIOS="default" (see the README).
+LAB := tests/lab/lab.sh
+
+.PHONY: lab test lint unit molecule lab-down images summary
+lab:
+	@$(LAB) up
+test:
+	@$(LAB) test
+lint:
+	@$(LAB) lint
+unit:
+	@$(LAB) preflight deps unit
+molecule:
+	@$(LAB) preflight deps engine images registry molecule
+images:
+	@$(LAB) preflight deps engine images
+summary:
+	@$(LAB) summary
+lab-down:
+	@$(LAB) down
