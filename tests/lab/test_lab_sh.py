@@ -178,7 +178,7 @@ def test_registry_port_taken_by_another_program_is_refused(state):
         holder.listen()
         port = holder.getsockname()[1]
         before = subprocess.run(
-            ["docker", "ps", "-a", "--format", "{{.Names}} {{.Status}} {{.Ports}}"],
+            ["docker", "ps", "-a", "--format", "{{.ID}} {{.Names}} {{.State}} {{.Ports}}"],
             capture_output=True,
             text=True,
             check=True,
@@ -188,7 +188,7 @@ def test_registry_port_taken_by_another_program_is_refused(state):
     assert f"Port {port} on 127.0.0.1 is already taken by another" in result.stdout
     assert "LAB_REGISTRY_PORT=5001" in result.stdout
     after = subprocess.run(
-        ["docker", "ps", "-a", "--format", "{{.Names}} {{.Status}} {{.Ports}}"],
+        ["docker", "ps", "-a", "--format", "{{.ID}} {{.Names}} {{.State}} {{.Ports}}"],
         capture_output=True,
         text=True,
         check=True,
