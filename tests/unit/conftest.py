@@ -1,0 +1,289 @@
+"""Shared fixtures of the unit tier.
+
+The modules import ``ansible.module_utils.dockerlab_*``, as they do when
+Ansible ships them to a host; here the project's module_utils directory is
+added to that package's search path and library/ to sys.path, so the tests
+import the same files Ansible runs.
+
+``run_module`` runs a module's ``main()`` in this process with the given
+arguments (and check/diff flags) and returns the JSON it printed, as the
+controller would receive it. Servers that the API client and the restart
+module talk to are real: HTTP over a temporary Unix socket, and HTTPS with
+mutual TLS using certificates generated at test time (nothing committed).
+"""
+
+import datetime
+import http.server
+import ipaddress
+import json
+import shutil
+import socket
+import socketserver
+import ssl
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+
+import ansible.module_utils
+import pytest
+from ansible.module_utils import basic
+from ansible.module_utils.common import warnings as ansible_warnings
+
+ROOT = Path(__file__).resolve().parents[2]
+MODULE_UTILS = ROOT / "module_utils"
+LIBRARY = ROOT / "library"
+
+if str(MODULE_UTILS) not in ansible.module_utils.__path__:
+    ansible.module_utils.__path__.append(str(MODULE_UTILS))
+if str(LIBRARY) not in sys.path:
+    sys.path.insert(0, str(LIBRARY))
+
+try:
+    from ansible.module_utils.testing import patch_module_args
+except ImportError:  # ansible-core < 2.19: set the arguments AnsibleModule reads
+    import contextlib
+
+    @contextlib.contextmanager
+    def patch_module_args(args=None):
+        saved = basic._ANSIBLE_ARGS
+        basic._ANSIBLE_ARGS = json.dumps({"ANSIBLE_MODULE_ARGS": args or {}}).encode()
+        try:
+            yield
+        finally:
+            basic._ANSIBLE_ARGS = saved
+
+
+def _messages(items):
+    """Warnings as plain strings (ansible-core 2.19 returns them as objects)."""
+    return [item["event"]["msg"] if isinstance(item, dict) else item for item in items]
+
+
+@pytest.fixture
+def run_module(capsys, monkeypatch):
+    """Run ``module.main()`` with ``args``; return the result it printed.
+
+    A failed run returns the fail_json result (``failed`` is True); warnings
+    are returned as a list of strings under ``warnings`` (always present).
+    """
+
+    def run(module, args, *, check_mode=False, diff=False):
+        # Warnings are process-global in module_utils; each run starts clean.
+        monkeypatch.setattr(ansible_warnings, "_global_warnings", {})
+        monkeypatch.setattr(ansible_warnings, "_global_deprecations", {})
+        capsys.readouterr()
+        full_args = {**args, "_ansible_check_mode": check_mode, "_ansible_diff": diff}
+        with patch_module_args(full_args), pytest.raises(SystemExit) as exited:
+            module.main()
+        result = json.loads(capsys.readouterr().out)
+        assert (exited.value.code != 0) == bool(result.get("failed")), result
+        result["warnings"] = _messages(result.get("warnings", []))
+        return result
+
+    return run
+
+
+@pytest.fixture
+def short_tmp():
+    """A temporary directory with a short path: a Unix socket path must fit
+    in 108 bytes, which pytest's tmp_path does not promise."""
+    path = Path(tempfile.mkdtemp(prefix="dl-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+class _PingHandler(http.server.BaseHTTPRequestHandler):
+    """Answers GET /_ping like dockerd; everything else is 404."""
+
+    def do_GET(self):
+        if self.path == "/_ping":
+            status, body = self.server.ping_status, self.server.ping_body
+        else:
+            status, body = 404, '{"message":"page not found"}'
+        payload = body.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format, *args):
+        pass  # keep the test output clean (and AF_UNIX has no client address)
+
+
+class _UnixPingServer(socketserver.ThreadingUnixStreamServer):
+    daemon_threads = True
+
+    def verify_request(self, request, client_address):
+        # A daemon that is down accepts nobody: the connection is closed
+        # before any answer, as when dockerd is not serving the socket.
+        return self.available()
+
+
+class _TLSPingServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+
+def _serve(server):
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    return server
+
+
+@pytest.fixture
+def unix_ping_server():
+    """Start a real HTTP server on a Unix socket:
+    ``start(path, status=200, body="OK", available=lambda: True)``."""
+    servers = []
+
+    def start(path, *, status=200, body="OK", available=lambda: True):
+        server = _UnixPingServer(str(path), _PingHandler)
+        server.ping_status, server.ping_body, server.available = status, body, available
+        servers.append(_serve(server))
+        return server
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def _name(common_name):
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def _certificate(subject, key, issuer_name, issuer_key, *, ca=False, server=False, client=False):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name(subject))
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+    )
+    if ca:
+        builder = builder.add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+    else:
+        builder = builder.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False
+        )
+    if server:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        ).add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+    if client:
+        builder = builder.add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
+        )
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory):
+    """A CA with a server and a client certificate, and a second, unrelated
+    CA with its own client certificate; all generated for this session."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    directory = tmp_path_factory.mktemp("pki")
+
+    def key():
+        return ec.generate_private_key(ec.SECP256R1())
+
+    def write(name, cert, private_key):
+        cert_path, key_path = directory / f"{name}-cert.pem", directory / f"{name}-key.pem"
+        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        key_path.write_bytes(
+            private_key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        key_path.chmod(0o400)
+        return str(cert_path), str(key_path)
+
+    files = {}
+    for ca_name in ("ca", "other-ca"):
+        ca_key = key()
+        ca_cert = _certificate(ca_name, ca_key, _name(ca_name), ca_key, ca=True)
+        files[ca_name] = write(ca_name, ca_cert, ca_key)[0]
+        client_key = key()
+        client = _certificate(f"{ca_name} client", client_key, ca_cert.subject, ca_key, client=True)
+        files[f"{ca_name}-client"] = write(f"{ca_name}-client", client, client_key)
+        if ca_name == "ca":
+            server_key = key()
+            server = _certificate("localhost", server_key, ca_cert.subject, ca_key, server=True)
+            files["server"] = write("server", server, server_key)
+    return SimpleNamespace(
+        ca=files["ca"],
+        other_ca=files["other-ca"],
+        client_cert=files["ca-client"][0],
+        client_key=files["ca-client"][1],
+        server_cert=files["server"][0],
+        server_key=files["server"][1],
+        foreign_client_cert=files["other-ca-client"][0],
+        foreign_client_key=files["other-ca-client"][1],
+    )
+
+
+@pytest.fixture
+def tls_ping_server(tls_files):
+    """Start a real HTTPS server answering /_ping that requires a client
+    certificate from ``tls_files.ca`` (dockerd --tlsverify):
+    ``start(host="127.0.0.1")`` returns its port. The server certificate
+    names localhost and 127.0.0.1 only."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(tls_files.server_cert, tls_files.server_key)
+    context.load_verify_locations(tls_files.ca)
+    context.verify_mode = ssl.CERT_REQUIRED
+    servers = []
+
+    def start(host="127.0.0.1"):
+        server = _TLSPingServer((host, 0), _PingHandler)
+        server.ping_status, server.ping_body = 200, "OK"
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        servers.append(_serve(server))
+        return server.server_address[1]
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
