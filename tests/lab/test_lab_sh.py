@@ -25,9 +25,7 @@ def run_lab(*steps, env=None, user=None, timeout=120):
     cmd = ["/bin/bash", str(LAB), *steps]
     if user is not None:
         cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *cmd]
-    return subprocess.run(
-        cmd, env=full_env, capture_output=True, text=True, timeout=timeout, check=False
-    )
+    return subprocess.run(cmd, env=full_env, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 @pytest.fixture
@@ -98,10 +96,7 @@ def test_refuses_an_unknown_distribution_in_lab_hosts(state, hosts):
 def test_refuses_a_bad_registry_port(state, port, message):
     result = run_lab("preflight", env={**state, "LAB_REGISTRY_PORT": port})
     assert result.returncode == 1
-    assert (
-        f"LAB_REGISTRY_PORT={port}" in result.stderr
-        or f"LAB_REGISTRY_PORT='{port}'" in result.stderr
-    )
+    assert f"LAB_REGISTRY_PORT={port}" in result.stderr or f"LAB_REGISTRY_PORT='{port}'" in result.stderr
     assert message in result.stderr
 
 
@@ -159,9 +154,7 @@ def test_remote_docker_host_that_does_not_answer_is_not_started(tmp_path, state)
     env["DOCKER_HOST"] = "tcp://127.0.0.1:9"
     result = run_lab("engine", env=env)
     assert result.returncode == 1
-    assert (
-        "DOCKER_HOST=tcp://127.0.0.1:9 is set but no Docker engine answers there" in result.stderr
-    )
+    assert "DOCKER_HOST=tcp://127.0.0.1:9 is set but no Docker engine answers there" in result.stderr
     assert not marker.exists()
 
 
@@ -169,9 +162,7 @@ def docker_answers():
     return subprocess.run(["docker", "info"], capture_output=True, check=False).returncode == 0
 
 
-@pytest.mark.skipif(
-    not docker_answers(), reason="needs the lab's Docker engine (make test starts it)"
-)
+@pytest.mark.skipif(not docker_answers(), reason="needs the lab's Docker engine (make test starts it)")
 def test_registry_port_taken_by_another_program_is_refused(state):
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))

@@ -21,7 +21,7 @@ log() { printf '\033[1m[images]\033[0m %s\n' "$*"; }
 
 inputs_hash() { # recipe_dir suite
   {
-    sha256sum "$HERE/build.sh"
+    sha256sum <"$HERE/build.sh"
     (cd "$HERE/$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum)
     echo "suite=$2"
   } | sha256sum | cut -c1-16
@@ -35,7 +35,16 @@ packages() { # recipe_dir -> comma-separated list
   grep -v -e '^#' -e '^[[:space:]]*$' "$HERE/$1/packages" | paste -sd, -
 }
 
-# build IMAGE RECIPE SUITE [mmdebstrap hook args...] -- [docker import -c changes...]
+# Single-purpose images (registry, app) leave documentation out. Lab hosts keep
+# it: they stand for real machines, where `dpkg --verify` must stay clean.
+SLIM=(
+  --dpkgopt='path-exclude=/usr/share/man/*'
+  --dpkgopt='path-exclude=/usr/share/doc/*'
+  --dpkgopt='path-include=/usr/share/doc/*/copyright'
+  --dpkgopt='path-exclude=/usr/share/locale/*'
+)
+
+# build IMAGE RECIPE SUITE [mmdebstrap args...] -- [docker import -c changes...]
 build() {
   local image=$1 recipe=$2 suite=$3
   shift 3
@@ -55,10 +64,6 @@ build() {
   old=$(docker image inspect -f '{{ .Id }}' "$image" 2>/dev/null || true)
   rm -f "$tar"
   if ! mmdebstrap --variant=minbase --include="$(packages "$recipe")" \
-    --dpkgopt='path-exclude=/usr/share/man/*' \
-    --dpkgopt='path-exclude=/usr/share/doc/*' \
-    --dpkgopt='path-include=/usr/share/doc/*/copyright' \
-    --dpkgopt='path-exclude=/usr/share/locale/*' \
     "${hooks[@]}" "$suite" "$tar" >"$logf" 2>&1; then
     printf '[images] ERROR: mmdebstrap for %s failed; last lines of %s:\n' "$image" "$logf" >&2
     tail -n 15 "$logf" >&2
@@ -90,7 +95,7 @@ labhost() { # suite
 }
 
 registry() {
-  build dockerlab/registry:bookworm registry bookworm \
+  build dockerlab/registry:bookworm registry bookworm "${SLIM[@]}" \
     --customize-hook="copy-in $HERE/registry/config.yml /etc/docker/registry" \
     -- \
     'USER docker-registry' \
@@ -100,7 +105,7 @@ registry() {
 
 # shellcheck disable=SC2016
 flask() {
-  build digitalocean/flask-helloworld:latest flask-helloworld bookworm \
+  build digitalocean/flask-helloworld:latest flask-helloworld bookworm "${SLIM[@]}" \
     --customize-hook='mkdir -p "$1"/app' \
     --customize-hook="copy-in $HERE/flask-helloworld/app.py /app" \
     -- \

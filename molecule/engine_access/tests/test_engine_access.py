@@ -1,0 +1,284 @@
+"""docker_engine and docker_access on a real lab host: real systemd, real
+dockerd, real TLS handshakes.
+
+The tests that run Ansible again (refused inputs, rollback, check mode) come
+last in the file and leave the host as converge left it.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+from labhelpers import fingerprint, host_name, journal, put_file, recap, run_playbook
+
+CONVERGE = Path(__file__).resolve().parents[1] / "converge.yml"
+DROPIN = "/etc/systemd/system/docker.service.d/dockerlab-listener.conf"
+TLS = "/etc/docker/tls"
+CURL_TLS = "curl -sS --max-time 5 https://127.0.0.1:2376/_ping"
+
+
+def student(host, command):
+    return host.run("runuser -u student -- sh -c %s", command)
+
+
+# --- docker_engine ---------------------------------------------------------
+
+
+def test_docker_is_installed_from_debian_and_active(host):
+    assert host.package("docker.io").is_installed
+    active = host.run("systemctl is-active docker.service").stdout.strip()
+    assert active == "active", journal(host)
+    assert host.service("docker.service").is_enabled
+
+
+def test_vendor_unit_is_untouched(host):
+    # The listener lives in a drop-in: the packaged files verify clean.
+    result = host.run("dpkg --verify docker.io")
+    assert result.rc == 0
+    assert result.stdout == "", result.stdout
+
+
+def test_hand_set_daemon_json_key_survives_and_ours_are_merged(host):
+    config = host.file("/etc/docker/daemon.json")
+    data = json.loads(config.content_string)
+    assert data["log-level"] == "warn"  # set by hand in prepare.yml
+    assert data["live-restore"] is True
+    assert data["registry-mirrors"] == ["http://dockerlab-registry:5000"]
+    assert "hosts" not in data
+
+
+def test_the_running_daemon_uses_daemon_json(host):
+    info = host.run("docker info --format '{{.LiveRestoreEnabled}} {{json .RegistryConfig.Mirrors}}'")
+    assert info.rc == 0, info.stderr
+    assert info.stdout.strip() == 'true ["http://dockerlab-registry:5000/"]'
+
+
+def test_rollback_stash_is_empty_after_a_successful_converge(host):
+    assert not host.file("/var/lib/dockerlab/rollback/pending.json").exists
+
+
+# --- docker group ----------------------------------------------------------
+
+
+def test_student_is_in_the_docker_group(host):
+    assert "docker" in host.user("student").groups
+
+
+def test_student_runs_docker_without_sudo(host):
+    result = student(host, "docker ps --format '{{.ID}}'")
+    assert result.rc == 0, result.stderr
+
+
+# --- TCP listener with mutual TLS through a drop-in ------------------------
+
+
+def test_dropin_clears_and_extends_the_vendor_command_line(host):
+    text = host.file(DROPIN).content_string
+    lines = [line for line in text.splitlines() if line.startswith("ExecStart=")]
+    assert lines[0] == "ExecStart="
+    vendor = host.run("sed -n 's/^ExecStart=//p' /lib/systemd/system/docker.service").stdout.strip()
+    # The vendor's binary, -H fd://, --containerd and $DOCKER_OPTS, verbatim, then ours.
+    assert lines[1] == (
+        f"ExecStart={vendor} -H tcp://0.0.0.0:2376 --tlsverify --tlscacert=/etc/docker/tls/ca.pem"
+        " --tlscert=/etc/docker/tls/server-cert.pem --tlskey=/etc/docker/tls/server-key.pem"
+    )
+
+
+def test_systemd_runs_dockerd_with_the_tcp_listener(host):
+    exec_start = host.run("systemctl show docker.service -p ExecStart --value").stdout
+    assert "-H tcp://0.0.0.0:2376" in exec_start
+    assert "--tlsverify" in exec_start
+    assert "-H fd://" in exec_start
+
+
+def test_dockerd_listens_on_2376(host):
+    listening = host.run("ss -Hltnp 'sport = :2376'").stdout
+    assert "dockerd" in listening, listening
+
+
+@pytest.mark.parametrize(
+    ("path", "mode"),
+    [
+        (f"{TLS}/ca.pem", 0o444),
+        (f"{TLS}/server-cert.pem", 0o444),
+        (f"{TLS}/server-key.pem", 0o400),
+    ],
+)
+def test_server_tls_files_are_root_owned_with_tight_modes(host, path, mode):
+    f = host.file(path)
+    assert f.user == "root"
+    assert f.group == "root"
+    assert f.mode == mode
+
+
+@pytest.mark.parametrize(("name", "mode"), [("ca.pem", 0o444), ("cert.pem", 0o444), ("key.pem", 0o400)])
+def test_student_has_a_client_bundle(host, name, mode):
+    f = host.file(f"/home/student/.docker/{name}")
+    assert f.user == "student"
+    assert f.mode == mode
+    assert host.file("/home/student/.docker").mode == 0o700
+
+
+def test_server_certificate_names_the_host_and_loopback(host):
+    text = host.run(f"openssl x509 -in {TLS}/server-cert.pem -noout -text").stdout
+    assert f"DNS:{host_name(host)}" in text
+    assert "DNS:localhost" in text
+    assert "IP Address:127.0.0.1" in text
+    address = host.run("hostname -I").stdout.split()[0]
+    assert f"IP Address:{address}" in text
+    assert "TLS Web Server Authentication" in text
+
+
+def test_client_with_the_users_certificate_gets_ok(host):
+    result = student(
+        host,
+        f"{CURL_TLS} --cacert ~/.docker/ca.pem --cert ~/.docker/cert.pem --key ~/.docker/key.pem",
+    )
+    assert result.rc == 0, result.stderr
+    assert result.stdout == "OK"
+
+
+def test_docker_cli_over_tcp_with_tls_needs_no_flags(host):
+    result = student(
+        host,
+        f"DOCKER_HOST=tcp://{host_name(host)}:2376 DOCKER_TLS_VERIFY=1 "
+        "docker version --format '{{.Server.Version}}'",
+    )
+    assert result.rc == 0, result.stderr
+    assert result.stdout.strip()
+
+
+def test_client_without_a_certificate_is_refused(host):
+    result = student(host, f"{CURL_TLS} --cacert ~/.docker/ca.pem")
+    assert result.rc != 0
+    assert result.stdout != "OK"
+
+
+def test_client_with_a_certificate_from_another_ca_is_refused(host):
+    host.run_test(
+        "cd /tmp && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+        "-keyout rogue-key.pem -out rogue-cert.pem -days 1 -subj /CN=student "
+        "-addext extendedKeyUsage=clientAuth 2>/dev/null"
+    )
+    result = host.run(f"{CURL_TLS} --cacert {TLS}/ca.pem --cert /tmp/rogue-cert.pem --key /tmp/rogue-key.pem")
+    host.run("rm -f /tmp/rogue-key.pem /tmp/rogue-cert.pem")
+    assert result.rc != 0
+    assert result.stdout != "OK"
+
+
+# --- Ansible again: refused inputs, rollback, check mode --------------------
+
+
+@pytest.mark.parametrize(
+    ("extra_vars", "message"),
+    [
+        ({"docker_access_tcp_port": 70000}, "docker_access_tcp_port is '70000'"),
+        ({"docker_access_tcp_port": 0}, "docker_access_tcp_port is '0'"),
+        ({"docker_access_tcp_port": "abc"}, "docker_access_tcp_port"),
+        ({"docker_access_tcp": "plaintext"}, "docker_access_tcp"),
+        ({"docker_access_tcp_address": "not an address!"}, "docker_access_tcp_address is 'not an address!'"),
+        ({"docker_access_users": ["student", "nobody-here"]}, "nobody-here"),
+        ({"docker_access_tcp": "insecure"}, "docker_access_insecure_acknowledged: true"),
+        ({"docker_engine_daemon_options": ["debug"]}, "docker_engine_daemon_options"),
+        ({"docker_engine_daemon_options": {"hosts": ["tcp://0.0.0.0:2375"]}}, "Remove 'hosts'"),
+    ],
+    ids=[
+        "port-70000",
+        "port-0",
+        "port-abc",
+        "unknown-mode",
+        "bad-address",
+        "unknown-user",
+        "insecure-unacknowledged",
+        "options-not-a-dict",
+        "options-set-hosts",
+    ],
+)
+def test_bad_input_fails_before_anything_changes(host, extra_vars, message):
+    before, before_text = fingerprint(host)
+    result = run_playbook(host, CONVERGE, extra_vars)
+    after, after_text = fingerprint(host)
+    assert result.returncode != 0, result.stdout[-2000:]
+    assert message in result.stdout, result.stdout[-3000:]
+    assert after == before, f"host changed:\n{before_text}\n---\n{after_text}"
+
+
+def test_daemon_json_with_hosts_is_refused_with_the_conflict_explained(host):
+    path = "/etc/docker/daemon.json"
+    original = host.file(path).content_string
+    put_file(host, path, json.dumps({**json.loads(original), "hosts": ["unix:///var/run/docker.sock"]}))
+    try:
+        before, _ = fingerprint(host)
+        result = run_playbook(host, CONVERGE)
+        assert result.returncode != 0
+        assert "specified both as a flag and in the configuration file: hosts" in result.stdout
+        assert fingerprint(host)[0] == before
+    finally:
+        put_file(host, path, original)
+    assert host.file(path).content_string == original
+
+
+def test_invalid_daemon_json_stops_the_run_and_stays_byte_identical(host):
+    path = "/etc/docker/daemon.json"
+    original = host.file(path).content_string
+    host.run_test('printf \'{"log-level": "warn",,}\' > %s', path)
+    try:
+        before = host.run("sha256sum %s", path).stdout
+        result = run_playbook(host, CONVERGE)
+        assert result.returncode != 0
+        assert f"{path} is not valid JSON" in result.stdout
+        assert host.run("sha256sum %s", path).stdout == before
+    finally:
+        put_file(host, path, original)
+
+
+def test_option_the_daemon_refuses_is_rolled_back_and_containers_keep_serving(host):
+    host.run("docker rm -f rollback-probe")
+    host.run_test("docker run -d --name rollback-probe -p 8081:5000 digitalocean/flask-helloworld:latest")
+    host.run_test(
+        "for i in $(seq 50); do curl -fsS http://127.0.0.1:8081/ && exit 0; sleep 0.2; done; exit 1"
+    )
+    daemon_json = host.file("/etc/docker/daemon.json").content_string
+    try:
+        result = run_playbook(
+            host, CONVERGE, {"docker_engine_daemon_options": {"dockerlab-no-such-option": True}}
+        )
+        assert result.returncode != 0
+        assert "rolled back" in result.stdout, result.stdout[-3000:]
+        assert "dockerlab-no-such-option" in result.stdout  # the daemon's own words
+        assert host.run("systemctl is-active docker.service").stdout.strip() == "active", journal(host)
+        assert host.file("/etc/docker/daemon.json").content_string == daemon_json
+        assert (
+            host.run(
+                f"{CURL_TLS} --cacert {TLS}/ca.pem --cert /root/.docker/cert.pem --key /root/.docker/key.pem"
+            ).stdout
+            == "OK"
+        )
+        page = host.run("curl -fsS --max-time 5 http://127.0.0.1:8081/")
+        assert page.rc == 0, page.stderr
+        assert page.stdout == "Hello World!"
+    finally:
+        host.run("docker rm -f rollback-probe")
+
+
+def test_check_mode_on_the_converged_host_reports_no_change(host):
+    result = run_playbook(host, CONVERGE, check=True)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert recap(result.stdout, host_name(host))["changed"] == 0, result.stdout[-3000:]
+
+
+def test_upstream_repository_is_rendered_in_check_mode(host):
+    # download.docker.com cannot be reached here: a check run shows the file.
+    result = run_playbook(host, CONVERGE, {"docker_engine_source": "upstream"}, check=True)
+    assert result.returncode == 0, result.stdout[-3000:]
+    release = host.system_info.codename
+    arch = host.run("dpkg --print-architecture").stdout.strip()
+    for line in (
+        "+URIs: https://download.docker.com/linux/debian",
+        f"+Suites: {release}",
+        "+Components: stable",
+        f"+Architectures: {arch}",
+        "+Signed-By: /etc/apt/keyrings/docker.asc",
+    ):
+        assert line in result.stdout, result.stdout[-3000:]
+    assert not host.file("/etc/apt/sources.list.d/docker.sources").exists
