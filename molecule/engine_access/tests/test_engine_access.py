@@ -282,3 +282,33 @@ def test_upstream_repository_is_rendered_in_check_mode(host):
     ):
         assert line in result.stdout, result.stdout[-3000:]
     assert not host.file("/etc/apt/sources.list.d/docker.sources").exists
+
+
+def cert_field(host, option):
+    return host.run(f"openssl x509 -in {TLS}/server-cert.pem -noout {option}").stdout.strip()
+
+
+def test_server_certificate_is_reissued_for_new_names_or_near_expiry_only(host):
+    serial = cert_field(host, "-serial")
+    # A new name (e.g. a load balancer) and a renewal window longer than the
+    # certificate's validity: both force a new certificate.
+    result = run_playbook(
+        host,
+        CONVERGE,
+        {"docker_access_extra_sans": ["DNS:docker.lab.example"], "docker_access_cert_renew_days": 400},
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    reissued = cert_field(host, "-serial")
+    assert reissued != serial
+    assert "DNS:docker.lab.example" in cert_field(host, "-ext subjectAltName")
+    # Back to the defaults: the name goes away, so the certificate is reissued
+    # once more, and the daemon still answers with it.
+    result = run_playbook(host, CONVERGE)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "docker.lab.example" not in cert_field(host, "-ext subjectAltName")
+    final = cert_field(host, "-serial")
+    assert final not in (serial, reissued)
+    ping = host.run(
+        f"{CURL_TLS} --cacert {TLS}/ca.pem --cert /root/.docker/cert.pem --key /root/.docker/key.pem"
+    )
+    assert ping.stdout == "OK", ping.stderr
