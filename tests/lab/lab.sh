@@ -3,12 +3,12 @@
 # `make lab-down` and `make lint`. Every step is idempotent: it checks first
 # and only acts on what is missing, so running it twice is safe and cheap.
 #
-#   tests/lab/lab.sh up        deps, engine, images, registry, hosts, site.yml, summary
+#   tests/lab/lab.sh up        deps, engine, images, registry, hosts, site.yml, channels.yml, summary
 #   tests/lab/lab.sh test      deps, engine, images, registry, lint, unit tests, Molecule
 #   tests/lab/lab.sh down      remove the lab hosts and their volumes (nothing else)
 #   tests/lab/lab.sh lint      ansible-lint (production), yamllint, ruff, shellcheck
 #   tests/lab/lab.sh STEP...   any of: preflight deps engine images registry hosts
-#                              site summary unit molecule
+#                              site channels summary unit molecule
 #
 # Settings (environment or `make VAR=value`), documented in the README:
 #   LAB_HOSTS          distributions of the lab hosts, one host each (bookworm)
@@ -258,6 +258,11 @@ site() {
   playbook playbooks/site.yml
 }
 
+channels() {
+  # The walkthrough through every channel, as the lab user, with its table.
+  playbook playbooks/channels.yml
+}
+
 summary() { tests/lab/summary.sh; }
 
 down() {
@@ -319,17 +324,17 @@ run() {
   local s
   for s in "$@"; do
     case $s in
-      preflight | deps | venv | engine | images | registry | hosts | site | summary | down | lint | unit)
+      preflight | deps | venv | engine | images | registry | hosts | site | channels | summary | down | lint | unit)
         step "$s" "$s" ;;
       molecule) step molecule molecule_all ;;
-      *) die "unknown step '$s'" "Steps: preflight deps venv engine images registry hosts site summary down lint unit molecule" ;;
+      *) die "unknown step '$s'" "Steps: preflight deps venv engine images registry hosts site channels summary down lint unit molecule" ;;
     esac
   done
 }
 
 [ $# -gt 0 ] || set -- up
 case $1 in
-  up) MAKE_TARGET=lab run preflight deps engine images registry hosts site summary ;;
+  up) MAKE_TARGET=lab run preflight deps engine images registry hosts site channels summary ;;
   test) MAKE_TARGET='test' run preflight deps engine images registry lint unit molecule ;;
   down) MAKE_TARGET=lab-down run down ;;
   lint) MAKE_TARGET=lint run preflight deps lint ;;
