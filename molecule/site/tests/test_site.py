@@ -1,0 +1,144 @@
+"""site.yml and channels.yml on a real lab host: flaskapp and the three
+channels' containers answer on their ports, through a real pull from the
+lab's registry mirror; the daemon refuses a client without a certificate."""
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from labhelpers import host_name, recap, run_playbook
+
+CHANNELS = Path(__file__).resolve().parents[3] / "playbooks" / "channels.yml"
+
+
+def page(host, port):
+    return host.run(f"curl -sS --max-time 5 http://127.0.0.1:{port}/")
+
+
+def test_flaskapp_answers_on_1337(host):
+    result = page(host, 1337)
+    assert result.rc == 0, result.stderr
+    assert result.stdout == "Hello World!"
+
+
+def test_flaskapp_runs_the_walkthrough_image_with_a_restart_policy(host):
+    inspect = host.run(
+        "docker inspect -f '{{.Config.Image}} {{.HostConfig.RestartPolicy.Name}} "
+        "{{json .HostConfig.PortBindings}}' flaskapp"
+    )
+    assert inspect.rc == 0, inspect.stderr
+    image, policy, bindings = inspect.stdout.strip().split(" ", 2)
+    assert image == "digitalocean/flask-helloworld:latest"
+    assert policy == "unless-stopped"
+    assert bindings == '{"5000/tcp":[{"HostIp":"0.0.0.0","HostPort":"1337"}]}'
+
+
+def test_the_image_came_through_the_registry_mirror(host):
+    # Pulled by its Docker Hub name; the lab has no internet, so the digest
+    # can only have come from the mirror.
+    digests = host.run("docker image inspect -f '{{json .RepoDigests}}' digitalocean/flask-helloworld:latest")
+    assert "digitalocean/flask-helloworld@sha256:" in digests.stdout
+
+
+@pytest.mark.parametrize(
+    ("name", "port"), [("flaskapp-unix", 1338), ("flaskapp-tcp", 1339), ("flaskapp-api", 1340)]
+)
+def test_each_channels_container_answers_on_its_port(host, name, port):
+    assert host.run(f"docker inspect -f '{{{{.State.Running}}}}' {name}").stdout.strip() == "true"
+    result = page(host, port)
+    assert result.rc == 0, result.stderr
+    assert result.stdout == "Hello World!"
+
+
+def test_daemon_refuses_a_client_without_a_certificate(host):
+    result = host.run(
+        "runuser -u student -- curl -sS --max-time 5 --cacert /home/student/.docker/ca.pem "
+        f"https://{host_name(host)}:2376/version"
+    )
+    assert result.rc != 0
+    assert "ApiVersion" not in result.stdout
+
+
+def test_channels_play_is_rerunnable_and_reports_every_step(host):
+    result = run_playbook(host, CHANNELS)
+    assert result.returncode == 0, result.stdout[-4000:]
+    for channel in ("unix", "tcp+tls", "api+tls"):
+        for step in ("1 pull", "2 list images", "3 create", "4 start", "5 get page"):
+            line = f"{channel:<8} {step:<14} ok "
+            assert line in result.stdout, f"{line!r} missing:\n{result.stdout[-4000:]}"
+    assert "no cert  GET /version   ok   refused" in result.stdout
+    assert recap(result.stdout, host_name(host))["failed"] == 0
+
+
+REGISTRY = f"127.0.0.1:{os.environ.get('LAB_REGISTRY_PORT', '5000')}"
+UPDATE = Path(__file__).resolve().parents[1] / "update.yml"
+
+
+def controller(*argv):
+    return subprocess.run(argv, capture_output=True, text=True, check=True, timeout=300).stdout
+
+
+def push_version(version):
+    """Push the demo app as dockerlab/flask-update:latest with a label that
+    makes each version a different image (a new digest behind the same tag)."""
+    cid = controller("docker", "create", "digitalocean/flask-helloworld:latest").strip()
+    try:
+        controller(
+            "docker",
+            "commit",
+            "--change",
+            f"LABEL org.dockerlab.test-version={version}",
+            cid,
+            f"{REGISTRY}/dockerlab/flask-update:latest",
+        )
+    finally:
+        controller("docker", "rm", cid)
+    controller("docker", "push", f"{REGISTRY}/dockerlab/flask-update:latest")
+
+
+def test_new_image_behind_the_same_tag_recreates_the_container(host):
+    update_vars = {
+        "flask_app_image": "dockerlab/flask-update:latest",
+        "flask_app_name": "flaskapp-update",
+        "flask_app_host_port": 1341,
+    }
+    push_version(1)
+    first = run_playbook(host, UPDATE, update_vars)
+    assert first.returncode == 0, first.stdout[-3000:]
+    before = host.run("docker inspect -f '{{.Id}} {{.Image}}' flaskapp-update").stdout.split()
+    push_version(2)
+    # A bounded probe on the lab host while the role recreates the container:
+    # 600 requests at most, 50 ms apart, 1 s timeout each.
+    host.run_test(
+        "rm -f /root/update-probe.log /root/update-probe.stop; (for i in $(seq 600); do "
+        "[ -e /root/update-probe.stop ] && break; "
+        'if curl -fsS --max-time 1 http://127.0.0.1:1341/ >/dev/null 2>&1; then echo "$(date +%s.%N) ok"; '
+        'else echo "$(date +%s.%N) fail"; fi; sleep 0.05; done > /root/update-probe.log) >/dev/null 2>&1 &'
+    )
+    second = run_playbook(host, UPDATE, update_vars)
+    host.run("touch /root/update-probe.stop; sleep 1.2")
+    probe = host.file("/root/update-probe.log").content_string.split("\n")
+    try:
+        assert second.returncode == 0, second.stdout[-3000:]
+        assert recap(second.stdout, host_name(host))["changed"] >= 2  # pulled, recreated
+        after = host.run("docker inspect -f '{{.Id}} {{.Image}}' flaskapp-update").stdout.split()
+        assert after[0] != before[0], "the container was not recreated"
+        assert after[1] != before[1], "the container does not run the new image"
+        assert (
+            host.run(
+                "docker inspect -f '{{index .Config.Labels \"org.dockerlab.test-version\"}}' flaskapp-update"
+            ).stdout.strip()
+            == "2"
+        )
+        assert page(host, 1341).stdout == "Hello World!"
+    finally:
+        host.run("docker rm -f flaskapp-update")
+    # Measured, not asserted: printed for the README and the benchmarks.
+    samples = [line.split() for line in probe if line.strip()]
+    failed = [float(t) for t, state in samples if state == "fail"]
+    gap = (max(failed) - min(failed)) if failed else 0.0
+    print(
+        f"\nimage update on {host_name(host)}: {len(samples)} requests, {len(failed)} failed, "
+        f"outage window {gap:.2f} s"
+    )
