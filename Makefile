@@ -4,11 +4,12 @@
 #   make test      everything CI runs: lint, unit tests, every Molecule scenario
 #   make lint      ansible-lint (production profile), yamllint, ruff, shellcheck
 #   make lab-down  remove the lab hosts and their volumes, nothing else
+#   make audit     audit the lab hosts for breakout paths (playbooks/audit.yml)
 # Settings: LAB_HOSTS="bookworm trixie", LAB_REGISTRY_PORT=5000,
 #           MOLECULE_SCENARIOS="default" (see the README).
 LAB := tests/lab/lab.sh
 
-.PHONY: lab test lint unit molecule lab-down images summary
+.PHONY: lab test lint unit molecule lab-down images summary audit
 lab:
 	@$(LAB) up
 test:
@@ -25,3 +26,5 @@ summary:
 	@$(LAB) summary
 lab-down:
 	@$(LAB) down
+audit:
+	@$(LAB) audit

@@ -7,6 +7,7 @@
 #   tests/lab/lab.sh test      deps, engine, images, registry, lint, unit tests, Molecule
 #   tests/lab/lab.sh down      remove the lab hosts and their volumes (nothing else)
 #   tests/lab/lab.sh lint      ansible-lint (production), yamllint, ruff, shellcheck
+#   tests/lab/lab.sh audit     playbooks/audit.yml on the lab hosts
 #   tests/lab/lab.sh STEP...   any of: preflight deps engine images registry hosts
 #                              site channels summary unit molecule
 #
@@ -265,6 +266,12 @@ channels() {
 
 summary() { tests/lab/summary.sh; }
 
+audit() {
+  # Read-only on the lab hosts; reports in reports/audit/. Fails on any
+  # finding at or above docker_audit_fail_on (high).
+  playbook playbooks/audit.yml
+}
+
 down() {
   if ! engine_answers; then
     log "no Docker engine answers: there are no lab hosts to remove"
@@ -324,10 +331,10 @@ run() {
   local s
   for s in "$@"; do
     case $s in
-      preflight | deps | venv | engine | images | registry | hosts | site | channels | summary | down | lint | unit)
+      preflight | deps | venv | engine | images | registry | hosts | site | channels | summary | audit | down | lint | unit)
         step "$s" "$s" ;;
       molecule) step molecule molecule_all ;;
-      *) die "unknown step '$s'" "Steps: preflight deps venv engine images registry hosts site channels summary down lint unit molecule" ;;
+      *) die "unknown step '$s'" "Steps: preflight deps venv engine images registry hosts site channels summary audit down lint unit molecule" ;;
     esac
   done
 }
@@ -338,5 +345,6 @@ case $1 in
   test) MAKE_TARGET='test' run preflight deps engine images registry lint unit molecule ;;
   down) MAKE_TARGET=lab-down run down ;;
   lint) MAKE_TARGET=lint run preflight deps lint ;;
+  audit) MAKE_TARGET=audit run preflight deps engine audit ;;
   *) run "$@" ;;
 esac
