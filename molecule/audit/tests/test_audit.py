@@ -1,0 +1,138 @@
+"""The audit on real lab hosts: the secure default passes the default policy;
+each deliberately added breakout path is found with the right severity and
+makes audit.yml fail. The tests build on each other, in file order."""
+
+import json
+
+import pytest
+from labhelpers import PROJECT, host_name, recap, run_playbook
+
+AUDIT = PROJECT / "playbooks" / "audit.yml"
+SITE = PROJECT / "playbooks" / "site.yml"
+IMAGE = "digitalocean/flask-helloworld:latest"
+
+
+def report_dir(tmp_path_factory, host):
+    return tmp_path_factory.getbasetemp() / f"audit-{host_name(host)}"
+
+
+def run_audit(host, directory, **extra):
+    result = run_playbook(host, AUDIT, {"docker_audit_report_dir": str(directory), **extra})
+    report = json.loads((directory / f"{host_name(host)}.json").read_text())
+    return result, report
+
+
+def by_target(report):
+    found = {}
+    for item in report["findings"]:
+        found.setdefault(item["target"], {})[item["id"]] = item
+    return found
+
+
+def test_secure_default_has_nothing_at_high_or_above(host, tmp_path_factory):
+    directory = report_dir(tmp_path_factory, host)
+    result, report = run_audit(host, directory)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert report["counts"]["critical"] == 0, report["findings"][:3]
+    assert report["counts"]["high"] == 0, report["findings"][:3]
+    assert report["daemon"]["reachable"] is True
+    # The TLS listener is seen, from the running daemon and from the drop-in.
+    urls = {(item["url"], item["tlsverify"]) for item in report["daemon"]["listeners"]}
+    assert ("tcp://0.0.0.0:2376", True) in urls
+    # Listed, since each member is root-equivalent.
+    assert by_target(report)["group:docker"]["docker-group-members"]["severity"] == "medium"
+    assert "student" in by_target(report)["group:docker"]["docker-group-members"]["evidence"]
+    summary = (directory / "summary.txt").read_text()
+    assert f"== {host_name(host)}: max severity medium" in summary
+
+
+def test_audit_changes_nothing_and_runs_in_check_mode(host, tmp_path_factory):
+    directory = report_dir(tmp_path_factory, host)
+    result = run_playbook(host, AUDIT, {"docker_audit_report_dir": str(directory)}, check=True)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert recap(result.stdout, host_name(host))["changed"] == 0
+
+
+@pytest.fixture(scope="module")
+def vulnerable(host):
+    """Every breakout path at once: the breakout_lab role's two containers and
+    the acknowledged insecure listener (through site.yml), plus containers
+    with SYS_ADMIN and with the host's PID namespace."""
+    extra = {
+        "breakout_lab_privileged_container": True,
+        "breakout_lab_privileged_acknowledged": True,
+        "breakout_lab_socket_container": True,
+        "breakout_lab_socket_acknowledged": True,
+        "docker_access_tcp": "insecure",
+        "docker_access_insecure_acknowledged": True,
+    }
+    result = run_playbook(host, SITE, extra)
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert "DELIBERATELY VULNERABLE: breakout-privileged" in result.stdout
+    assert "WITHOUT authentication" in result.stdout + result.stderr  # the listener module's warning
+    host.run_test(f"docker create --name audit-sys-admin --cap-add SYS_ADMIN {IMAGE}")
+    host.run_test(f"docker create --name audit-host-pid --pid host {IMAGE}")
+    return result
+
+
+def test_unacknowledged_vulnerable_labs_are_refused(host):
+    for extra, message in (
+        ({"breakout_lab_privileged_container": True}, "breakout_lab_privileged_acknowledged: true"),
+        ({"breakout_lab_socket_container": True}, "breakout_lab_socket_acknowledged: true"),
+    ):
+        result = run_playbook(host, SITE, extra)
+        assert result.returncode != 0
+        assert message in result.stdout, result.stdout[-3000:]
+    assert host.run("docker ps -a --filter label=dockerlab.breakout-lab -q").stdout.strip() == ""
+
+
+@pytest.mark.parametrize(
+    ("target", "fid", "severity", "cis"),
+    [
+        ("container:breakout-privileged", "container-privileged", "critical", "5.5"),
+        ("container:breakout-socket", "container-docker-socket", "critical", "5.32"),
+        ("container:audit-sys-admin", "container-cap-add", "high", "5.4"),
+        ("container:audit-host-pid", "container-host-pid", "high", "5.16"),
+        ("daemon", "daemon-tcp-unauthenticated", "critical", "2.7"),
+    ],
+)
+def test_each_breakout_path_is_found(host, vulnerable, tmp_path_factory, target, fid, severity, cis):
+    directory = report_dir(tmp_path_factory, host) / "vulnerable"
+    _, report = run_audit(host, directory, docker_audit_fail_on="none")
+    item = by_target(report).get(target, {}).get(fid)
+    assert item is not None, (
+        f"{fid} on {target} not found in {json.dumps(report['findings'], indent=1)[:3000]}"
+    )
+    assert item["severity"] == severity
+    assert item["cis"] == cis
+    assert item["remediation"]
+
+
+def test_created_privileged_container_is_found_though_it_never_ran(host, vulnerable):
+    # The lab hosts cannot start a privileged container; it is still one start away.
+    state = host.run("docker inspect -f '{{.State.Status}}' breakout-privileged").stdout.strip()
+    assert state == "created"
+
+
+def test_audit_playbook_fails_under_the_default_policy(host, vulnerable, tmp_path_factory):
+    directory = report_dir(tmp_path_factory, host) / "policy"
+    result, report = run_audit(host, directory)
+    assert result.returncode != 0
+    assert "at or above 'high'" in result.stdout
+    assert "container-privileged on container:breakout-privileged" in result.stdout
+    assert report["max_severity"] == "critical"
+    # The table, most severe first.
+    severities = [item["severity"] for item in report["findings"]]
+    order = ["critical", "high", "medium", "low", "info"]
+    assert severities == sorted(severities, key=order.index)
+
+
+def test_back_to_the_secure_default_passes_again(host, vulnerable, tmp_path_factory):
+    host.run("docker rm -f audit-sys-admin audit-host-pid")
+    result = run_playbook(host, SITE)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert host.run("docker ps -a --filter label=dockerlab.breakout-lab -q").stdout.strip() == ""
+    directory = report_dir(tmp_path_factory, host) / "after"
+    result, report = run_audit(host, directory)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert report["counts"]["critical"] == report["counts"]["high"] == 0
