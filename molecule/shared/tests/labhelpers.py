@@ -44,6 +44,10 @@ def run_playbook(host, playbook, extra_vars=None, check=False, timeout=600):
         "ANSIBLE_CONFIG": str(PROJECT / "ansible.cfg"),
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_FORCE_COLOR": "0",  # Molecule forces colour for its own runs
+        # The tests' own CA, as in .config/molecule/config.yml: never the lab's.
+        "DOCKERLAB_PKI_DIR": os.environ.get(
+            "DOCKERLAB_PKI_DIR", str(Path.home() / ".dockerlab" / "pki-molecule")
+        ),
     }
     return subprocess.run(
         cmd, capture_output=True, text=True, timeout=timeout, env=env, check=False, cwd=PROJECT
