@@ -1,0 +1,357 @@
+#!/usr/bin/python
+# Copyright: contributors to dockerlab
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+---
+module: docker_host_facts
+short_description: Read in one call what the Docker roles need to know about a host
+description:
+  - Read-only. Returns, as the fact O(name), the state the roles
+    docker_engine and docker_access compare with what they want, so that a
+    converged host is recognised in one round trip instead of one task per
+    question.
+  - "Installed Debian packages (from the dpkg status file), whether the
+    service is active and enabled, daemon.json parsed (or its parse error),
+    the members of the docker group, the users' uid, gid and home, the
+    checksum, mode and owner of given files, the host's name and global
+    addresses (not those of Docker's own bridges), and the files waiting in
+    the rollback stash."
+  - Only the Python standard library is needed on the managed host.
+version_added: "1.0.0"
+author: dockerlab contributors
+options:
+  name:
+    description: Name of the fact to set (each role keeps its own).
+    type: str
+    default: dockerlab
+  packages:
+    description: Debian packages whose installed version to report.
+    type: list
+    elements: str
+    default: []
+  service:
+    description: systemd service whose state to report.
+    type: str
+    default: docker.service
+  daemon_json:
+    description: The daemon configuration file to parse.
+    type: path
+    default: /etc/docker/daemon.json
+  group:
+    description: Group whose members to report.
+    type: str
+    default: docker
+  users:
+    description: Users whose uid, gid and home to report.
+    type: list
+    elements: str
+    default: []
+  files:
+    description: Files (sha256, mode, owner) and directories (mode, owner) to report.
+    type: list
+    elements: path
+    default: []
+  user_files:
+    description:
+      - Paths relative to each of O(users)' home directories to report, as
+        C(users.NAME.files.PATH), e.g. C(.docker/cert.pem).
+    type: list
+    elements: str
+    default: []
+  ignore_interfaces:
+    description:
+      - Interfaces (shell patterns) whose addresses are not the host's own.
+        By default Docker's bridges and veth pairs, which come and go with
+        Docker and its networks and must not change a server certificate.
+    type: list
+    elements: str
+    default: [docker*, br-*, veth*]
+  containers:
+    description:
+      - Also list the daemon's containers (running and stopped) with their
+        labels, asking the Engine API on O(socket). C(null) when the daemon
+        does not answer (unknown, not "none").
+    type: bool
+    default: false
+  socket:
+    description: The daemon's Unix socket, for O(containers).
+    type: path
+    default: /var/run/docker.sock
+  stash_dir:
+    description: Directory of the rollback stash (see M(docker_daemon_restart)).
+    type: path
+    default: /var/lib/dockerlab/rollback
+attributes:
+  check_mode:
+    support: full
+    description: Read-only; check mode runs it as usual.
+  diff_mode:
+    support: none
+  facts:
+    support: full
+  platform:
+    platforms: posix
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: Read the host's Docker-related state in one call
+  docker_host_facts:
+    packages: [docker.io]
+    users: [student]
+    files: [/etc/docker/tls/ca.pem]
+
+- name: Install Docker only when it is missing
+  ansible.builtin.apt:
+    name: docker.io
+  when: ansible_facts.dockerlab.packages['docker.io'] is none
+"""
+
+RETURN = r"""
+ansible_facts:
+  description: Facts to add to ansible_facts.
+  returned: always
+  type: dict
+  contains:
+    dockerlab:
+      description: The host's state.
+      type: dict
+      returned: always
+      sample:
+        packages: {"docker.io": "20.10.24+dfsg1-1+deb12u1"}
+        service: {"active": true, "enabled": true, "exists": true}
+        daemon_json: {"exists": true, "valid": true, "error": "", "config": {"live-restore": true}}
+        group: {"exists": true, "gid": 103, "members": ["student"]}
+        users: {"student": {"uid": 1000, "gid": 1000, "home": "/home/student",
+                "files": {".docker/cert.pem": {"exists": true, "sha256": "9f86...", "mode": "0444"}}}}
+        files: {"/etc/docker/tls/ca.pem": {"exists": true, "sha256": "9f86...", "mode": "0444",
+                "owner": "root", "group": "root"}}
+        fqdn: lab1.example.org
+        ipv4: ["172.18.0.3"]
+        ipv6: []
+        stash_pending: []
+        containers: [{"name": "flaskapp", "state": "running", "image": "digitalocean/flask-helloworld:latest",
+                      "labels": {}}]
+"""
+
+import fnmatch
+import grp
+import hashlib
+import http.client
+import json
+import os
+import pwd
+import socket
+import stat
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.dockerlab_api import UnixHTTPConnection, request
+from ansible.module_utils.dockerlab_files import Stash, read_text
+
+DPKG_STATUS = "/var/lib/dpkg/status"
+
+
+def installed_packages(status_text, names):
+    """{name: version or None} from the text of dpkg's status file."""
+    wanted = set(names)
+    found = dict.fromkeys(names)
+    for stanza in status_text.split("\n\n"):
+        fields = {}
+        for line in stanza.splitlines():
+            if line[:1] in (" ", "\t") or ":" not in line:
+                continue
+            key, _, value = line.partition(":")
+            fields[key] = value.strip()
+        name = fields.get("Package")
+        if name in wanted and fields.get("Status", "").endswith(" installed"):
+            found[name] = fields.get("Version", "")
+    return found
+
+
+def parse_daemon_json(text):
+    if text is None:
+        return {"exists": False, "valid": True, "error": "", "config": {}}
+    if not text.strip():
+        return {"exists": True, "valid": True, "error": "", "config": {}}
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        return {"exists": True, "valid": False, "error": str(exc), "config": {}}
+    if not isinstance(data, dict):
+        return {"exists": True, "valid": False, "error": "the top level is not a JSON object", "config": {}}
+    return {"exists": True, "valid": True, "error": "", "config": data}
+
+
+def file_state(path):
+    """exists, type, mode, owner, group, and sha256 for a regular file."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return {"exists": False}
+    state = {"exists": True, "directory": stat.S_ISDIR(st.st_mode)}
+    if stat.S_ISREG(st.st_mode):
+        digest = hashlib.sha256()
+        try:
+            with open(path, "rb") as handle:
+                for block in iter(lambda: handle.read(65536), b""):
+                    digest.update(block)
+            state["sha256"] = digest.hexdigest()
+        except OSError:
+            state["sha256"] = None
+    try:
+        owner = pwd.getpwuid(st.st_uid).pw_name
+    except KeyError:
+        owner = str(st.st_uid)
+    try:
+        group = grp.getgrgid(st.st_gid).gr_name
+    except KeyError:
+        group = str(st.st_gid)
+    state.update(mode=f"{st.st_mode & 0o7777:04o}", owner=owner, group=group, uid=st.st_uid, gid=st.st_gid)
+    return state
+
+
+def addresses(ip_json, ignore=()):
+    """(ipv4, ipv6) global addresses from `ip -json addr` output, leaving out
+    interfaces whose name matches a pattern of ``ignore``."""
+    ipv4, ipv6 = [], []
+    try:
+        interfaces = json.loads(ip_json or "[]")
+    except ValueError:
+        return ipv4, ipv6
+    for interface in interfaces:
+        if any(fnmatch.fnmatchcase(interface.get("ifname", ""), pattern) for pattern in ignore):
+            continue
+        for info in interface.get("addr_info", []):
+            local = info.get("local")
+            # Global addresses only: not lo's (scope host), not fe80:: (scope link).
+            if not local or info.get("scope") in ("host", "link"):
+                continue
+            (ipv6 if info.get("family") == "inet6" else ipv4).append(local)
+    return sorted(set(ipv4)), sorted(set(ipv6))
+
+
+class HostFacts:
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+
+    def service(self):
+        systemctl = self.module.get_bin_path("systemctl")
+        name = self.params["service"]
+        if not systemctl:
+            return {"exists": False, "active": False, "enabled": False}
+        _, active, _ = self.module.run_command([systemctl, "is-active", name])
+        _, enabled, _ = self.module.run_command([systemctl, "is-enabled", name])
+        enabled = enabled.strip()
+        return {
+            "exists": enabled not in ("", "not-found") and "No such file" not in enabled,
+            "active": active.strip() == "active",
+            "enabled": enabled in ("enabled", "enabled-runtime", "alias", "static", "indirect", "generated"),
+        }
+
+    def daemon_json(self):
+        # Unreadable or not UTF-8: report it invalid (as a parse error is), so
+        # that docker_daemon_config fails with its message, not this module with a traceback.
+        try:
+            text = read_text(self.params["daemon_json"])
+        except (OSError, UnicodeDecodeError) as exc:
+            return {"exists": True, "valid": False, "error": f"cannot read the file: {exc}", "config": {}}
+        return parse_daemon_json(text)
+
+    def group(self):
+        try:
+            entry = grp.getgrnam(self.params["group"])
+        except KeyError:
+            return {"exists": False, "gid": None, "members": []}
+        return {"exists": True, "gid": entry.gr_gid, "members": sorted(entry.gr_mem)}
+
+    def users(self):
+        found = {}
+        for name in self.params["users"]:
+            try:
+                entry = pwd.getpwnam(name)
+            except KeyError:
+                found[name] = None
+                continue
+            found[name] = {
+                "uid": entry.pw_uid,
+                "gid": entry.pw_gid,
+                "home": entry.pw_dir,
+                "files": {
+                    rel: file_state(os.path.join(entry.pw_dir, rel)) for rel in self.params["user_files"]
+                },
+            }
+        return found
+
+    def network(self):
+        ip = self.module.get_bin_path("ip")
+        out = ""
+        if ip:
+            rc, out, _ = self.module.run_command([ip, "-json", "address", "show"])
+            if rc != 0:
+                out = ""
+        return addresses(out, self.params["ignore_interfaces"])
+
+    def containers(self):
+        if not self.params["containers"]:
+            return None
+        try:
+            status, body = request(
+                UnixHTTPConnection(self.params["socket"], timeout=10), "GET", "/containers/json?all=1"
+            )
+        except (OSError, http.client.HTTPException):
+            return None
+        if status != 200 or not isinstance(body, list):
+            return None
+        return [
+            {
+                "name": (item.get("Names") or ["/"])[0].lstrip("/"),
+                "state": item.get("State", ""),
+                "image": item.get("Image", ""),
+                "labels": item.get("Labels") or {},
+            }
+            for item in body
+        ]
+
+    def run(self):
+        ipv4, ipv6 = self.network()
+        facts = {
+            "packages": installed_packages(read_text(DPKG_STATUS) or "", self.params["packages"]),
+            "service": self.service(),
+            "daemon_json": self.daemon_json(),
+            "group": self.group(),
+            "users": self.users(),
+            "files": {path: file_state(path) for path in self.params["files"]},
+            "fqdn": socket.getfqdn(),
+            "ipv4": ipv4,
+            "ipv6": ipv6,
+            "stash_pending": Stash(self.params["stash_dir"]).pending(),
+            "containers": self.containers(),
+        }
+        return {"changed": False, "ansible_facts": {self.params["name"]: facts}}
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "name": {"type": "str", "default": "dockerlab"},
+            "packages": {"type": "list", "elements": "str", "default": []},
+            "service": {"type": "str", "default": "docker.service"},
+            "daemon_json": {"type": "path", "default": "/etc/docker/daemon.json"},
+            "group": {"type": "str", "default": "docker"},
+            "users": {"type": "list", "elements": "str", "default": []},
+            "files": {"type": "list", "elements": "path", "default": []},
+            "user_files": {"type": "list", "elements": "str", "default": []},
+            "ignore_interfaces": {"type": "list", "elements": "str", "default": ["docker*", "br-*", "veth*"]},
+            "containers": {"type": "bool", "default": False},
+            "socket": {"type": "path", "default": "/var/run/docker.sock"},
+            "stash_dir": {"type": "path", "default": "/var/lib/dockerlab/rollback"},
+        },
+        supports_check_mode=True,
+    )
+    module.exit_json(**HostFacts(module).run())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,632 @@
+"""library/docker_host_facts: the pure parsers on realistic dpkg and iproute2
+output, file states of real temporary files, and the module run read-only
+against temporary paths and a real Engine API served over a Unix socket."""
+
+import grp
+import hashlib
+import http.server
+import json
+import os
+import pwd
+import shutil
+import socket
+import socketserver
+import subprocess
+import threading
+
+import docker_host_facts
+import pytest
+from ansible.module_utils.dockerlab_files import Stash
+from docker_host_facts import addresses, file_state, installed_packages, parse_daemon_json
+
+# /var/lib/dpkg/status as dpkg writes it: stanzas separated by one blank
+# line, continuation lines (Conffiles, Description) indented by one space.
+DPKG_STATUS = """\
+Package: containerd
+Status: install ok installed
+Priority: optional
+Section: admin
+Installed-Size: 93254
+Maintainer: Debian Go Packaging Team <team+pkg-go@tracker.debian.org>
+Architecture: amd64
+Source: containerd (1.6.20~ds1-1)
+Version: 1.6.20~ds1-1+b1
+Depends: libc6 (>= 2.34), libseccomp2 (>= 2.5.0), runc (>= 1.0.0~rc94~)
+Conffiles:
+ /etc/containerd/config.toml 4a1f2bd3f2b4a61dbf4d0c9bd6c5c4d8
+Description: open and reliable container runtime
+ Containerd is an industry-standard container runtime with an emphasis on
+ simplicity, robustness and portability.
+ .
+ Status: this continuation line is not a field
+Homepage: https://containerd.io
+
+Package: docker.io
+Status: deinstall ok config-files
+Priority: optional
+Section: admin
+Installed-Size: 117283
+Maintainer: Debian Go Packaging Team <team+pkg-go@tracker.debian.org>
+Architecture: amd64
+Version: 20.10.24+dfsg1-1+b3
+Conffiles:
+ /etc/default/docker 5d4b45dc5ad3d1e25f6d1bd2bf0c0d0b
+ /etc/init.d/docker 8d3e2b1a3f0c9b4c7d6e5f4a3b2c1d0e
+Description: Linux container runtime
+ Docker complements kernel namespacing with a high-level API which operates
+ at the process level.
+
+Package: runc
+Status: install ok installed
+Priority: optional
+Section: devel
+Installed-Size: 9520
+Architecture: amd64
+Version: 1.1.5+ds1-1+deb12u1
+Depends: libc6 (>= 2.34), libseccomp2 (>= 2.5.0)
+Description: Open Container Project - runtime
+ runc is a CLI tool for spawning and running containers according to the OCP
+ specification.
+
+Package: tini
+Status: install ok half-installed
+Priority: optional
+Section: utils
+Architecture: amd64
+Version: 0.19.0-1
+Description: tiny but valid init for containers
+"""
+
+# `ip -json address show` on a lab host: lo, eth0 with an IPv4, a global
+# IPv6 and the link-local fe80:: every interface gets.
+IP_JSON = json.dumps(
+    [
+        {
+            "ifindex": 1,
+            "ifname": "lo",
+            "flags": ["LOOPBACK", "UP", "LOWER_UP"],
+            "mtu": 65536,
+            "qdisc": "noqueue",
+            "operstate": "UNKNOWN",
+            "group": "default",
+            "txqlen": 1000,
+            "link_type": "loopback",
+            "address": "00:00:00:00:00:00",
+            "broadcast": "00:00:00:00:00:00",
+            "addr_info": [
+                {
+                    "family": "inet",
+                    "local": "127.0.0.1",
+                    "prefixlen": 8,
+                    "scope": "host",
+                    "label": "lo",
+                    "valid_life_time": 4294967295,
+                    "preferred_life_time": 4294967295,
+                },
+                {
+                    "family": "inet6",
+                    "local": "::1",
+                    "prefixlen": 128,
+                    "scope": "host",
+                    "valid_life_time": 4294967295,
+                    "preferred_life_time": 4294967295,
+                },
+            ],
+        },
+        {
+            "ifindex": 42,
+            "link_index": 43,
+            "ifname": "eth0",
+            "flags": ["BROADCAST", "MULTICAST", "UP", "LOWER_UP"],
+            "mtu": 1500,
+            "qdisc": "noqueue",
+            "operstate": "UP",
+            "group": "default",
+            "link_type": "ether",
+            "address": "02:42:ac:12:00:03",
+            "broadcast": "ff:ff:ff:ff:ff:ff",
+            "link_netnsid": 0,
+            "addr_info": [
+                {
+                    "family": "inet",
+                    "local": "172.18.0.3",
+                    "prefixlen": 16,
+                    "broadcast": "172.18.255.255",
+                    "scope": "global",
+                    "label": "eth0",
+                    "valid_life_time": 4294967295,
+                    "preferred_life_time": 4294967295,
+                },
+                {
+                    "family": "inet6",
+                    "local": "fd00:dead:beef::3",
+                    "prefixlen": 64,
+                    "scope": "global",
+                    "nodad": True,
+                    "valid_life_time": 4294967295,
+                    "preferred_life_time": 4294967295,
+                },
+                {
+                    "family": "inet6",
+                    "local": "fe80::42:acff:fe12:3",
+                    "prefixlen": 64,
+                    "scope": "link",
+                    "valid_life_time": 4294967295,
+                    "preferred_life_time": 4294967295,
+                },
+            ],
+        },
+    ]
+)
+
+NOT_AN_OBJECT = "the top level is not a JSON object"
+ANY_IPV4 = "0.0.0.0"  # noqa: S104 - a published port in API data; nothing binds to it here
+
+# GET /containers/json?all=1 as dockerd answers it (fields trimmed to a
+# realistic subset): one running container with labels, one exited.
+CONTAINERS = [
+    {
+        "Id": "8dfafdbc3a40" + "0" * 52,
+        "Names": ["/flaskapp"],
+        "Image": "digitalocean/flask-helloworld:latest",
+        "ImageID": "sha256:" + "a" * 64,
+        "Command": "python app.py",
+        "Created": 1717243200,
+        "Ports": [{"IP": ANY_IPV4, "PrivatePort": 5000, "PublicPort": 8080, "Type": "tcp"}],
+        "Labels": {"dockerlab.role": "app", "com.docker.compose.project": "lab"},
+        "State": "running",
+        "Status": "Up 2 hours",
+        "HostConfig": {"NetworkMode": "bridge"},
+        "NetworkSettings": {"Networks": {"bridge": {"IPAddress": "172.17.0.2"}}},
+        "Mounts": [],
+    },
+    {
+        "Id": "9c1e2f3a4b5d" + "0" * 52,
+        "Names": ["/dockerlab-registry"],
+        "Image": "registry:2",
+        "ImageID": "sha256:" + "b" * 64,
+        "Command": "/entrypoint.sh /etc/docker/registry/config.yml",
+        "Created": 1717243100,
+        "Ports": [],
+        "Labels": {},
+        "State": "exited",
+        "Status": "Exited (0) 5 minutes ago",
+        "HostConfig": {"NetworkMode": "default"},
+        "NetworkSettings": {"Networks": {}},
+        "Mounts": [],
+    },
+]
+
+
+# ---------------------------------------------------------------- parsers
+
+
+def test_installed_packages_reads_versions_of_installed_packages_only():
+    names = ["containerd", "docker.io", "runc", "tini", "podman"]
+    assert installed_packages(DPKG_STATUS, names) == {
+        "containerd": "1.6.20~ds1-1+b1",
+        "docker.io": None,  # removed, only its configuration files are left
+        "runc": "1.1.5+ds1-1+deb12u1",
+        "tini": None,  # half-installed is not installed
+        "podman": None,  # not in the file at all
+    }
+
+
+def test_installed_packages_ignores_unwanted_packages_and_empty_input():
+    assert installed_packages(DPKG_STATUS, ["runc"]) == {"runc": "1.1.5+ds1-1+deb12u1"}
+    assert installed_packages(DPKG_STATUS, []) == {}
+    assert installed_packages("", ["runc"]) == {"runc": None}
+
+
+def test_installed_packages_matches_dpkg_query_on_this_host():
+    dpkg_query = shutil.which("dpkg-query")
+    if not dpkg_query or not os.path.exists(docker_host_facts.DPKG_STATUS):
+        pytest.skip("not a Debian host")
+    version = subprocess.run(
+        [dpkg_query, "-W", "-f=${Version}", "dpkg"], capture_output=True, text=True, check=True
+    ).stdout
+    with open(docker_host_facts.DPKG_STATUS, encoding="utf-8") as handle:
+        status = handle.read()
+    assert installed_packages(status, ["dpkg", "dockerlab-no-such-package"]) == {
+        "dpkg": version,
+        "dockerlab-no-such-package": None,
+    }
+
+
+def test_addresses_keeps_global_addresses_only():
+    assert addresses(IP_JSON) == (["172.18.0.3"], ["fd00:dead:beef::3"])
+
+
+@pytest.mark.parametrize("text", [None, "", "[]", "not json", '[{"ifname": "lo"}]'])
+def test_addresses_of_no_or_bad_output_are_empty(text):
+    assert addresses(text) == ([], [])
+
+
+def test_addresses_are_sorted_and_unique():
+    interfaces = [
+        {"ifname": "eth1", "addr_info": [{"family": "inet", "local": "10.0.0.9", "scope": "global"}]},
+        {"ifname": "eth0", "addr_info": [{"family": "inet", "local": "10.0.0.10", "scope": "global"}]},
+        {"ifname": "eth0.1", "addr_info": [{"family": "inet", "local": "10.0.0.9", "scope": "global"}]},
+    ]
+    assert addresses(json.dumps(interfaces)) == (["10.0.0.10", "10.0.0.9"], [])
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (None, {"exists": False, "valid": True, "error": "", "config": {}}),
+        ("", {"exists": True, "valid": True, "error": "", "config": {}}),
+        (" \n\t", {"exists": True, "valid": True, "error": "", "config": {}}),
+        (
+            '{"live-restore": true, "log-opts": {"max-size": "10m"}}\n',
+            {
+                "exists": True,
+                "valid": True,
+                "error": "",
+                "config": {"live-restore": True, "log-opts": {"max-size": "10m"}},
+            },
+        ),
+        (
+            '{"live-restore": tru}',
+            {
+                "exists": True,
+                "valid": False,
+                "error": "Expecting value: line 1 column 18 (char 17)",
+                "config": {},
+            },
+        ),
+        ('["live-restore"]', {"exists": True, "valid": False, "error": NOT_AN_OBJECT, "config": {}}),
+        ("null", {"exists": True, "valid": False, "error": NOT_AN_OBJECT, "config": {}}),
+    ],
+    ids=["missing", "empty", "blank", "valid", "invalid", "list", "null"],
+)
+def test_parse_daemon_json(text, expected):
+    assert parse_daemon_json(text) == expected
+
+
+def _owner(path):
+    st = os.stat(path)
+    return {
+        "owner": pwd.getpwuid(st.st_uid).pw_name,
+        "group": grp.getgrgid(st.st_gid).gr_name,
+        "uid": st.st_uid,
+        "gid": st.st_gid,
+    }
+
+
+def test_file_state_of_a_regular_file(tmp_path):
+    path = tmp_path / "ca.pem"
+    path.write_bytes(b"-----BEGIN CERTIFICATE-----\n")
+    path.chmod(0o444)
+    assert file_state(str(path)) == {
+        "exists": True,
+        "directory": False,
+        "sha256": hashlib.sha256(b"-----BEGIN CERTIFICATE-----\n").hexdigest(),
+        "mode": "0444",
+        **_owner(path),
+    }
+
+
+def test_file_state_of_a_directory_has_no_checksum(tmp_path):
+    path = tmp_path / "tls"
+    path.mkdir()
+    path.chmod(0o750)
+    assert file_state(str(path)) == {"exists": True, "directory": True, "mode": "0750", **_owner(path)}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown to another user needs root")
+def test_file_state_reports_special_bits_and_numeric_owners(tmp_path):
+    path = tmp_path / "key.pem"
+    path.write_bytes(b"")
+    os.chown(path, 54321, 54321)  # ids without a passwd or group entry
+    path.chmod(0o2400)
+    assert file_state(str(path)) == {
+        "exists": True,
+        "directory": False,
+        "sha256": hashlib.sha256(b"").hexdigest(),
+        "mode": "2400",
+        "owner": "54321",
+        "group": "54321",
+        "uid": 54321,
+        "gid": 54321,
+    }
+
+
+@pytest.mark.parametrize("name", ["absent.pem", "absent/cert.pem", "dangling-link"])
+def test_file_state_of_a_missing_path(tmp_path, name):
+    (tmp_path / "dangling-link").symlink_to(tmp_path / "nowhere")
+    assert file_state(str(tmp_path / name)) == {"exists": False}
+
+
+# ------------------------------------------------------------ the module
+
+
+class _EngineHandler(http.server.BaseHTTPRequestHandler):
+    """Answers GET /containers/json?all=1 like dockerd; everything else is 404."""
+
+    def do_GET(self):
+        self.server.paths.append(self.path)
+        if self.path == "/containers/json?all=1":
+            status, body = self.server.status, self.server.body
+        else:
+            status, body = 404, {"message": "page not found"}
+        payload = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format, *args):
+        pass
+
+
+class _UnixEngineServer(socketserver.ThreadingUnixStreamServer):
+    daemon_threads = True
+
+    def verify_request(self, request, client_address):
+        return self.available  # a daemon that is down closes the connection unanswered
+
+
+@pytest.fixture
+def engine(short_tmp):
+    """A real HTTP server on a Unix socket answering the container list:
+    ``start(body=CONTAINERS, status=200, available=True)`` returns it."""
+    servers = []
+
+    def start(body=CONTAINERS, *, status=200, available=True):
+        server = _UnixEngineServer(str(short_tmp / "docker.sock"), _EngineHandler)
+        server.body, server.status, server.available, server.paths = body, status, available, []
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def paths(tmp_path, short_tmp):
+    daemon_json = tmp_path / "docker" / "daemon.json"
+    daemon_json.parent.mkdir()
+    return {
+        "daemon_json": daemon_json,
+        "stash_dir": tmp_path / "stash",
+        "socket": short_tmp / "docker.sock",
+    }
+
+
+@pytest.fixture
+def run(run_module, paths):
+    def run_facts(*, check_mode=False, **args):
+        defaults = {
+            "daemon_json": str(paths["daemon_json"]),
+            "stash_dir": str(paths["stash_dir"]),
+            "socket": str(paths["socket"]),
+            "service": "dockerlab-no-such-unit.service",
+        }
+        return run_module(docker_host_facts, {**defaults, **args}, check_mode=check_mode)
+
+    return run_facts
+
+
+def _ip_json():
+    """This host's `ip -json address show`, as the module reads it ("" without iproute2)."""
+    ip = shutil.which("ip")
+    if not ip:
+        return ""
+    return subprocess.run([ip, "-json", "address", "show"], capture_output=True, text=True, check=True).stdout
+
+
+def facts_of(result, name="dockerlab"):
+    assert result["changed"] is False
+    assert list(result["ansible_facts"]) == [name]
+    return result["ansible_facts"][name]
+
+
+def test_reports_the_host_read_only(run, paths, tmp_path):
+    daemon_json, stash_dir = paths["daemon_json"], paths["stash_dir"]
+    daemon_json.write_text('{"live-restore": true}\n')
+    tls = tmp_path / "tls"
+    tls.mkdir(mode=0o755)
+    tls.chmod(0o755)
+    ca = tls / "ca.pem"
+    ca.write_bytes(b"ca\n")
+    ca.chmod(0o444)
+    Stash(str(stash_dir)).save(str(daemon_json))
+    watched = [daemon_json, stash_dir / "pending.json", ca]
+    before = {path: (path.read_bytes(), os.stat(path).st_mtime_ns) for path in watched}
+
+    facts = facts_of(
+        run(
+            packages=["dpkg", "dockerlab-no-such-package"],
+            group="root",
+            users=["root", "dockerlab-no-such-user"],
+            user_files=[".", ".dockerlab-no-such-dir/cert.pem"],
+            files=[str(tls), str(ca), str(tls / "cert.pem")],
+        )
+    )
+
+    assert set(facts) == {
+        "packages",
+        "service",
+        "daemon_json",
+        "group",
+        "users",
+        "files",
+        "fqdn",
+        "ipv4",
+        "ipv6",
+        "stash_pending",
+        "containers",
+    }
+    assert facts["packages"]["dockerlab-no-such-package"] is None
+    assert facts["packages"]["dpkg"]  # Debian 12: dpkg is always installed
+    assert facts["service"] == {"exists": False, "active": False, "enabled": False}
+    assert facts["daemon_json"] == {
+        "exists": True,
+        "valid": True,
+        "error": "",
+        "config": {"live-restore": True},
+    }
+    assert facts["group"] == {"exists": True, "gid": 0, "members": sorted(grp.getgrgid(0).gr_mem)}
+    root = pwd.getpwnam("root")
+    assert facts["users"] == {
+        "root": {
+            "uid": 0,
+            "gid": 0,
+            "home": root.pw_dir,
+            "files": {
+                ".": file_state(os.path.join(root.pw_dir, ".")),
+                ".dockerlab-no-such-dir/cert.pem": {"exists": False},
+            },
+        },
+        "dockerlab-no-such-user": None,
+    }
+    assert facts["users"]["root"]["files"]["."]["directory"] is True
+    assert facts["files"] == {
+        str(tls): {"exists": True, "directory": True, "mode": "0755", **_owner(tls)},
+        str(ca): {
+            "exists": True,
+            "directory": False,
+            "sha256": hashlib.sha256(b"ca\n").hexdigest(),
+            "mode": "0444",
+            **_owner(ca),
+        },
+        str(tls / "cert.pem"): {"exists": False},
+    }
+    assert facts["fqdn"] == socket.getfqdn()
+    assert (facts["ipv4"], facts["ipv6"]) == addresses(_ip_json(), ["docker*", "br-*", "veth*"])
+    assert not {"127.0.0.1", "::1"} & set(facts["ipv4"] + facts["ipv6"])
+    assert not [address for address in facts["ipv6"] if address.startswith("fe80:")]
+    assert facts["stash_pending"] == [str(daemon_json)]
+    assert facts["containers"] is None  # not asked for
+    assert {path: (path.read_bytes(), os.stat(path).st_mtime_ns) for path in watched} == before
+
+
+def test_check_mode_returns_the_same_facts(run, paths):
+    paths["daemon_json"].write_text('{"debug": true}')
+    args = {"packages": ["dpkg"], "users": ["root"], "files": [str(paths["daemon_json"])]}
+    assert run(check_mode=True, **args) == run(**args)
+
+
+@pytest.mark.parametrize("name", ["dockerlab_engine", "dockerlab_access"])
+def test_the_fact_is_named_by_the_name_option(run, name):
+    assert facts_of(run(name=name), name)["daemon_json"]["exists"] is False
+
+
+def test_defaults_ask_for_nothing_optional(run, paths):
+    facts = facts_of(run())
+    assert facts["packages"] == {}
+    assert facts["users"] == {}
+    assert facts["files"] == {}
+    assert facts["stash_pending"] == []
+    assert facts["daemon_json"] == {"exists": False, "valid": True, "error": "", "config": {}}
+    assert not paths["stash_dir"].exists()
+
+
+def test_a_missing_group_is_reported_not_failed(run):
+    assert facts_of(run(group="dockerlab-no-such-group"))["group"] == {
+        "exists": False,
+        "gid": None,
+        "members": [],
+    }
+
+
+@pytest.mark.parametrize(
+    ("content", "error"),
+    [
+        (
+            '{"hosts": ["tcp://0.0.0.0:2375"],}',
+            "Expecting property name enclosed in double quotes: line 1 column 34 (char 33)",
+        ),
+        ("[]", NOT_AN_OBJECT),
+    ],
+)
+def test_an_invalid_daemon_json_is_reported_not_failed(run, paths, content, error):
+    paths["daemon_json"].write_text(content)
+    assert facts_of(run())["daemon_json"] == {"exists": True, "valid": False, "error": error, "config": {}}
+
+
+def test_an_undecodable_daemon_json_is_reported_not_a_traceback(run, paths):
+    paths["daemon_json"].write_bytes(b'{"labels": ["caf\xe9"]}\n')  # latin-1, not UTF-8
+    assert facts_of(run())["daemon_json"] == {
+        "exists": True,
+        "valid": False,
+        "error": "cannot read the file: 'utf-8' codec can't decode byte 0xe9 in position 16: "
+        "invalid continuation byte",
+        "config": {},
+    }
+
+
+def test_a_directory_as_daemon_json_is_reported_not_a_traceback(run, paths):
+    paths["daemon_json"].mkdir()
+    error = f"cannot read the file: [Errno 21] Is a directory: '{paths['daemon_json']}'"
+    assert facts_of(run())["daemon_json"] == {"exists": True, "valid": False, "error": error, "config": {}}
+
+
+def test_containers_are_listed_from_the_engine_api(run, engine):
+    server = engine()
+    facts = facts_of(run(containers=True))
+    assert facts["containers"] == [
+        {
+            "name": "flaskapp",
+            "state": "running",
+            "image": "digitalocean/flask-helloworld:latest",
+            "labels": {"dockerlab.role": "app", "com.docker.compose.project": "lab"},
+        },
+        {"name": "dockerlab-registry", "state": "exited", "image": "registry:2", "labels": {}},
+    ]
+    assert server.paths == ["/containers/json?all=1"]
+
+
+def test_a_daemon_without_containers_gives_an_empty_list(run, engine):
+    engine([])
+    assert facts_of(run(containers=True))["containers"] == []
+
+
+def test_containers_are_read_in_check_mode_too(run, engine):
+    engine()
+    assert facts_of(run(containers=True, check_mode=True))["containers"][0]["name"] == "flaskapp"
+
+
+def test_containers_are_unknown_when_nothing_listens(run, paths):
+    assert not paths["socket"].exists()
+    assert facts_of(run(containers=True))["containers"] is None
+
+
+def test_containers_are_unknown_when_the_socket_file_has_no_listener(run, paths):
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(paths["socket"]))  # the file exists; connect() is refused
+        assert facts_of(run(containers=True))["containers"] is None
+
+
+@pytest.mark.parametrize(
+    "server",
+    [
+        {"available": False},
+        {"status": 500, "body": {"message": "Cannot connect to the containerd socket"}},
+        {"body": {"message": "not a list"}},
+    ],
+    ids=["closes-unanswered", "http-500", "not-a-list"],
+)
+def test_containers_are_unknown_when_the_daemon_does_not_answer_a_list(run, engine, server):
+    engine(**server)
+    assert facts_of(run(containers=True))["containers"] is None
+
+
+def test_addresses_leave_out_dockers_own_bridges():
+    interfaces = [
+        {"ifname": "eth0", "addr_info": [{"family": "inet", "local": "192.0.2.7", "scope": "global"}]},
+        {"ifname": "docker0", "addr_info": [{"family": "inet", "local": "172.17.0.1", "scope": "global"}]},
+        {
+            "ifname": "br-3f2a9c1d0e4b",
+            "addr_info": [{"family": "inet", "local": "172.20.0.1", "scope": "global"}],
+        },
+        {"ifname": "veth1a2b3c", "addr_info": [{"family": "inet6", "local": "fd00::9", "scope": "global"}]},
+    ]
+    text = json.dumps(interfaces)
+    assert addresses(text, ["docker*", "br-*", "veth*"]) == (["192.0.2.7"], [])
+    assert addresses(text) == (["172.17.0.1", "172.20.0.1", "192.0.2.7"], ["fd00::9"])
