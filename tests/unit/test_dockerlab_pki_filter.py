@@ -1,0 +1,343 @@
+"""roles/docker_access/filter_plugins/dockerlab_pki: every reason to reissue
+a certificate, on certificates and keys generated for this session with
+cryptography (nothing committed), and the filter through Ansible's templar."""
+
+import datetime
+import importlib.util
+import ipaddress
+import os
+import subprocess
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+
+ROOT = Path(__file__).resolve().parents[2]
+FILTER_PLUGINS = ROOT / "roles" / "docker_access" / "filter_plugins"
+ANSIBLE = ROOT / ".venv" / "bin" / "ansible"
+
+_spec = importlib.util.spec_from_file_location("dockerlab_pki", FILTER_PLUGINS / "dockerlab_pki.py")
+dockerlab_pki = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(dockerlab_pki)
+cert_status, cert_names = dockerlab_pki.cert_status, dockerlab_pki.cert_names
+normalize_name, signed_by = dockerlab_pki.normalize_name, dockerlab_pki.signed_by
+
+# Every validity period starts from this instant, and it is handed to the
+# filter as ``now``: whole seconds, as certificates store them.
+NOW = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+SANS = ["DNS:host1", "DNS:localhost", "IP:127.0.0.1", "IP:::1"]
+
+
+def _name(common_name):
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def _ec_key():
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _cert(subject, key, issuer_name, issuer_key, *, ca=False, sans=(), days=365):
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name(subject))
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - datetime.timedelta(days=1))
+        .not_valid_after(NOW + datetime.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if sans:
+        entries = []
+        for name in sans:
+            kind, _, value = name.partition(":")
+            entries.append(
+                x509.IPAddress(ipaddress.ip_address(value)) if kind == "IP" else x509.DNSName(value)
+            )
+        builder = builder.add_extension(x509.SubjectAlternativeName(entries), critical=False)
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    """Paths of the PEM files: ``pki.ca``, ``pki.key``, one certificate per case."""
+    directory = tmp_path_factory.mktemp("pki")
+    paths = {}
+
+    def write_cert(name, cert):
+        path = directory / f"{name}.pem"
+        path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        paths[name] = str(path)
+        return cert
+
+    def write_key(name, key, encryption=None):
+        path = directory / f"{name}.pem"
+        path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                encryption or serialization.NoEncryption(),
+            )
+        )
+        path.chmod(0o400)
+        paths[name] = str(path)
+
+    ca_key, other_ca_key, key, other_key = _ec_key(), _ec_key(), _ec_key(), _ec_key()
+    ca = write_cert("ca", _cert("dockerlab CA", ca_key, _name("dockerlab CA"), ca_key, ca=True))
+    write_cert("other_ca", _cert("other CA", other_ca_key, _name("other CA"), other_ca_key, ca=True))
+    write_key("key", key)
+    write_key("other_key", other_key)
+    write_key("encrypted_key", key, serialization.BestAvailableEncryption(b"secret"))
+
+    write_cert("cert", _cert("host1", key, ca.subject, ca_key, sans=SANS))
+    write_cert("from_other_ca", _cert("host1", key, _name("other CA"), other_ca_key, sans=SANS))
+    # The right issuer name, the wrong signature: signed by the other CA's key.
+    write_cert("impostor", _cert("host1", key, ca.subject, other_ca_key, sans=SANS))
+    write_cert("expiring", _cert("host1", key, ca.subject, ca_key, sans=SANS, days=10))
+    write_cert("client", _cert("student", key, ca.subject, ca_key))  # no subjectAltName at all
+
+    # An RSA CA (PKCS#1 v1.5 signatures) issuing the same EC key.
+    rsa_ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    rsa_ca = write_cert("rsa_ca", _cert("RSA CA", rsa_ca_key, _name("RSA CA"), rsa_ca_key, ca=True))
+    write_cert("from_rsa_ca", _cert("host1", key, rsa_ca.subject, rsa_ca_key, sans=SANS))
+    # An RSA impostor of the EC CA, and an EC impostor of the RSA CA.
+    write_cert("rsa_impostor", _cert("host1", key, ca.subject, rsa_ca_key, sans=SANS))
+    write_cert("impostor_of_rsa_ca", _cert("host1", key, rsa_ca.subject, other_ca_key, sans=SANS))
+
+    garbage = directory / "garbage.pem"
+    garbage.write_text("-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n")
+    paths["garbage"] = str(garbage)
+    paths["absent"] = str(directory / "absent.pem")
+    paths["directory"] = str(directory)
+    return SimpleNamespace(**paths)
+
+
+def status(pki, cert="cert", ca="ca", key="key", names=SANS, renew_days=30, now=NOW):
+    return cert_status(getattr(pki, cert), getattr(pki, ca), getattr(pki, key), names, renew_days, now=now)
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({}, "ok"),
+        ({"cert": "from_rsa_ca", "ca": "rsa_ca"}, "ok"),
+        ({"cert": "absent"}, "missing"),
+        ({"ca": "absent"}, "missing"),
+        ({"key": "absent"}, "missing"),
+        ({"cert": "directory"}, "missing"),
+        ({"cert": "garbage"}, "unreadable"),
+        ({"ca": "garbage"}, "unreadable"),
+        ({"key": "garbage"}, "unreadable"),
+        ({"key": "encrypted_key"}, "unreadable"),
+        ({"cert": "from_other_ca"}, "issuer"),
+        ({"ca": "other_ca"}, "issuer"),
+        ({"cert": "impostor"}, "issuer"),
+        ({"cert": "rsa_impostor"}, "issuer"),
+        ({"cert": "from_rsa_ca"}, "issuer"),
+        ({"cert": "impostor_of_rsa_ca", "ca": "rsa_ca"}, "issuer"),
+        ({"key": "other_key"}, "key"),
+    ],
+    ids=[
+        "ok",
+        "ok-rsa-ca",
+        "missing-cert",
+        "missing-ca",
+        "missing-key",
+        "cert-is-a-directory",
+        "garbage-cert",
+        "garbage-ca",
+        "garbage-key",
+        "encrypted-key",
+        "other-ca",
+        "checked-against-other-ca",
+        "same-name-other-signature",
+        "same-name-rsa-signature",
+        "rsa-ca-cert-against-ec-ca",
+        "same-name-as-rsa-ca-ec-signature",
+        "other-key",
+    ],
+)
+def test_files(pki, files, expected):
+    assert status(pki, **files) == expected
+
+
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        (SANS, "ok"),
+        (list(reversed(SANS)), "ok"),
+        ([*SANS, "DNS:host1"], "ok"),
+        ([*SANS, "DNS:host1.example.org"], "names"),
+        ([*SANS, "IP:172.18.0.3"], "names"),
+        (SANS[:-1], "names"),
+        (SANS[1:], "names"),
+        (["DNS:host1", "DNS:localhost", "IP:127.0.0.1", "IP:0:0:0:0:0:0:0:1"], "ok"),
+        (["DNS:host1", "DNS:localhost", "ip:127.0.0.1", "IP:::1"], "ok"),
+        (["dns:host1", "DNS:localhost", " IP: 127.0.0.1 ", "IP Address:::1"], "ok"),
+        (["DNS:host2", "DNS:localhost", "IP:127.0.0.1", "IP:::1"], "names"),
+        (["DNS:host1", "DNS:localhost", "IP:127.0.0.2", "IP:::1"], "names"),
+        ([], "names"),
+        (None, "ok"),
+    ],
+    ids=[
+        "same",
+        "other-order",
+        "duplicate",
+        "one-dns-more",
+        "one-ip-more",
+        "one-less",
+        "another-one-less",
+        "ipv6-uncompressed",
+        "ip-lower-case",
+        "kinds-spelled-otherwise",
+        "other-dns",
+        "other-ip",
+        "none-wanted",
+        "not-checked",
+    ],
+)
+def test_names(pki, names, expected):
+    assert status(pki, names=names) == expected
+
+
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [([], "ok"), (["DNS:student"], "names"), (None, "ok")],
+    ids=["no-names", "a-name-it-lacks", "not-checked"],
+)
+def test_names_of_a_certificate_without_subject_alt_name(pki, names, expected):
+    assert status(pki, cert="client", names=names) == expected
+
+
+def test_names_are_checked_before_expiry(pki):
+    assert status(pki, cert="expiring", names=SANS[:1]) == "names"
+
+
+@pytest.mark.parametrize(
+    ("cert", "renew_days", "now", "expected"),
+    [
+        ("expiring", 30, NOW, "expiring"),
+        ("expiring", "30", NOW, "expiring"),  # as a template may hand it over
+        ("expiring", 5, NOW, "ok"),
+        ("expiring", 10, NOW, "ok"),  # exactly 10 days left: not yet
+        ("expiring", 10, NOW + datetime.timedelta(seconds=1), "expiring"),
+        ("expiring", 0, NOW + datetime.timedelta(days=11), "expiring"),  # expired
+        ("cert", 30, NOW, "ok"),
+        ("cert", 30, NOW + datetime.timedelta(days=336), "expiring"),
+        ("cert", 30, NOW + datetime.timedelta(days=335), "ok"),
+    ],
+    ids=[
+        "within-30-days",
+        "renew-days-as-text",
+        "not-within-5-days",
+        "boundary",
+        "one-second-past-boundary",
+        "expired",
+        "a-year-left",
+        "a-year-later",
+        "a-day-earlier",
+    ],
+)
+def test_expiry(pki, cert, renew_days, now, expected):
+    assert status(pki, cert=cert, renew_days=renew_days, now=now) == expected
+
+
+def test_now_defaults_to_the_current_time(pki):
+    assert cert_status(pki.expiring, pki.ca, pki.key, SANS, 30) == "expiring"
+    assert cert_status(pki.expiring, pki.ca, pki.key, SANS, 5) == "ok"
+    assert cert_status(pki.cert, pki.ca, pki.key) == "ok"  # names unchecked, 30 days
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("DNS:host1", "DNS:host1"),
+        ("dns:host1", "DNS:host1"),
+        (" DNS : host1 ", "DNS:host1"),
+        ("IP:127.0.0.1", "IP:127.0.0.1"),
+        ("ip:127.0.0.1", "IP:127.0.0.1"),
+        ("IP:::1", "IP:::1"),
+        ("IP:0:0:0:0:0:0:0:1", "IP:::1"),
+        ("IP:FD00:DEAD:BEEF:0:0:0:0:3", "IP:fd00:dead:beef::3"),
+        ("IP Address:::1", "IP:::1"),
+    ],
+)
+def test_normalize_name(name, expected):
+    assert normalize_name(name) == expected
+
+
+def test_normalize_name_rejects_an_ip_that_is_not_one():
+    with pytest.raises(ValueError, match="'host1' does not appear to be an IPv4 or IPv6 address"):
+        normalize_name("IP:host1")
+
+
+def _load(path):
+    with open(path, "rb") as handle:
+        return x509.load_pem_x509_certificate(handle.read())
+
+
+def test_cert_names_in_one_spelling(pki):
+    assert cert_names(_load(pki.cert)) == {"DNS:host1", "DNS:localhost", "IP:127.0.0.1", "IP:::1"}
+    assert cert_names(_load(pki.client)) == set()
+
+
+@pytest.mark.parametrize(
+    ("cert", "ca", "expected"),
+    [
+        ("cert", "ca", True),
+        ("ca", "ca", True),  # self-signed
+        ("impostor", "ca", False),
+        ("impostor", "other_ca", True),
+        ("rsa_impostor", "ca", False),
+        ("from_rsa_ca", "rsa_ca", True),
+        ("rsa_ca", "rsa_ca", True),
+        ("cert", "rsa_ca", False),
+        ("impostor_of_rsa_ca", "rsa_ca", False),
+    ],
+)
+def test_signed_by_checks_the_signature(pki, cert, ca, expected):
+    assert signed_by(_load(getattr(pki, cert)), _load(getattr(pki, ca))) is expected
+
+
+def test_reasons_are_the_documented_ones():
+    assert dockerlab_pki.REASONS == ("missing", "unreadable", "issuer", "key", "names", "expiring", "ok")
+
+
+def test_filter_module_exposes_the_filter():
+    assert dockerlab_pki.FilterModule().filters() == {"dockerlab_cert_status": cert_status}
+
+
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        ("['DNS:localhost', 'IP:0:0:0:0:0:0:0:1', 'DNS:host1', 'ip:127.0.0.1']", "ok"),
+        ("['DNS:host1']", "names"),
+    ],
+    ids=["ok", "names"],
+)
+def test_the_filter_through_ansible(pki, tmp_path, names, expected):
+    expression = f"'{pki.cert}' | dockerlab_cert_status('{pki.ca}', '{pki.key}', {names}, 30)"
+    env = {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+        "ANSIBLE_FILTER_PLUGINS": str(FILTER_PLUGINS),
+        "ANSIBLE_LOCAL_TEMP": str(tmp_path),
+        "ANSIBLE_NOCOLOR": "1",
+    }
+    # An explicit inventory: the lab's would ask the Docker engine for its hosts.
+    command = [str(ANSIBLE), "localhost", "-i", "localhost,", "-c", "local", "-m", "ansible.builtin.debug"]
+    done = subprocess.run(
+        [*command, "-a", f"msg={{{{ {expression} }}}}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"msg: {expected}\n" in done.stdout, done.stdout
