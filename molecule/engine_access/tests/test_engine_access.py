@@ -124,8 +124,13 @@ def test_server_certificate_names_the_host_and_loopback(host):
     assert f"DNS:{host_name(host)}" in text
     assert "DNS:localhost" in text
     assert "IP Address:127.0.0.1" in text
-    address = host.run("hostname -I").stdout.split()[0]
+    address = host.run("ip -4 -o addr show dev eth0 | awk '{print $4}' | cut -d/ -f1").stdout.strip()
+    assert address
     assert f"IP Address:{address}" in text
+    # Docker's own bridge comes and goes with Docker: not a name of the host.
+    bridge = host.run("ip -4 -o addr show dev docker0 | awk '{print $4}' | cut -d/ -f1").stdout.strip()
+    assert bridge
+    assert f"IP Address:{bridge}" not in text
     assert "TLS Web Server Authentication" in text
 
 

@@ -142,3 +142,26 @@ def test_new_image_behind_the_same_tag_recreates_the_container(host):
         f"\nimage update on {host_name(host)}: {len(samples)} requests, {len(failed)} failed, "
         f"outage window {gap:.2f} s"
     )
+
+
+def test_a_page_that_never_comes_fails_with_the_containers_logs(host):
+    result = run_playbook(
+        host,
+        UPDATE,
+        {
+            "flask_app_name": "flaskapp-wrong-page",
+            "flask_app_host_port": 1342,
+            "flask_app_expected_body": "Goodbye World!",
+            "flask_app_wait_timeout": 3,
+        },
+    )
+    try:
+        assert result.returncode != 0
+        assert (
+            "flaskapp-wrong-page did not answer http://127.0.0.1:1342/ with 'Goodbye World!'" in result.stdout
+        )
+        assert "last answer: 200 Hello World!" in result.stdout
+        assert "Its last log lines:" in result.stdout
+        assert "Running on" in result.stdout  # Flask's own start-up line, from docker logs
+    finally:
+        host.run("docker rm -f flaskapp-wrong-page")
