@@ -5,11 +5,12 @@
 #   make lint      ansible-lint (production profile), yamllint, ruff, shellcheck
 #   make lab-down  remove the lab hosts and their volumes, nothing else
 #   make audit     audit the lab hosts for breakout paths (playbooks/audit.yml)
+#   make bench     measure converge, re-run, availability and scaling (bench/)
 # Settings: LAB_HOSTS="bookworm trixie", LAB_REGISTRY_PORT=5000,
 #           MOLECULE_SCENARIOS="default" (see the README).
 LAB := tests/lab/lab.sh
 
-.PHONY: lab test lint unit molecule lab-down images summary audit
+.PHONY: lab test lint unit molecule lab-down images summary audit bench
 lab:
 	@$(LAB) up
 test:
@@ -28,3 +29,5 @@ lab-down:
 	@$(LAB) down
 audit:
 	@$(LAB) audit
+bench:
+	@$(LAB) bench

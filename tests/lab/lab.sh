@@ -8,6 +8,7 @@
 #   tests/lab/lab.sh down      remove the lab hosts and their volumes (nothing else)
 #   tests/lab/lab.sh lint      ansible-lint (production), yamllint, ruff, shellcheck
 #   tests/lab/lab.sh audit     playbooks/audit.yml on the lab hosts
+#   tests/lab/lab.sh bench     bench/bench.py (BENCH_ARGS="--only rerun --samples 5")
 #   tests/lab/lab.sh STEP...   any of: preflight deps engine images registry hosts
 #                              site channels summary unit molecule
 #
@@ -266,6 +267,13 @@ channels() {
 
 summary() { tests/lab/summary.sh; }
 
+bench() {
+  # Benchmarks on bench hosts of their own; a table and bench/results/*.json.
+  local args=()
+  read -r -a args <<<"${BENCH_ARGS:-}"
+  python bench/bench.py "${args[@]}"
+}
+
 audit() {
   # Read-only on the lab hosts; reports in reports/audit/. Fails on any
   # finding at or above docker_audit_fail_on (high).
@@ -331,10 +339,10 @@ run() {
   local s
   for s in "$@"; do
     case $s in
-      preflight | deps | venv | engine | images | registry | hosts | site | channels | summary | audit | down | lint | unit)
+      preflight | deps | venv | engine | images | registry | hosts | site | channels | summary | audit | bench | down | lint | unit)
         step "$s" "$s" ;;
       molecule) step molecule molecule_all ;;
-      *) die "unknown step '$s'" "Steps: preflight deps venv engine images registry hosts site channels summary audit down lint unit molecule" ;;
+      *) die "unknown step '$s'" "Steps: preflight deps venv engine images registry hosts site channels summary audit bench down lint unit molecule" ;;
     esac
   done
 }
@@ -346,5 +354,6 @@ case $1 in
   down) MAKE_TARGET=lab-down run down ;;
   lint) MAKE_TARGET=lint run preflight deps lint ;;
   audit) MAKE_TARGET=audit run preflight deps engine audit ;;
+  bench) MAKE_TARGET=bench run preflight deps engine images registry bench ;;
   *) run "$@" ;;
 esac

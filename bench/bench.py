@@ -1,0 +1,429 @@
+#!/usr/bin/env python3
+"""Benchmarks of the configurator on the local lab (`make bench`).
+
+Measures, on bench hosts of its own (containers labelled
+dockerlab.role=bench, never the user's lab hosts):
+
+1. first converge of playbooks/site.yml on a fresh Debian 12 host: wall time,
+   the share spent installing packages, the ten slowest tasks;
+2. the idempotent re-run on a converged host: wall time, changed (must be 0),
+   tasks executed;
+3. availability through a reconfiguration: while flaskapp serves, a bounded
+   probe on the lab host requests the published port and the container's own
+   address while a converge switches the TCP listener from off to tls, which
+   restarts the daemon; requests sent and failed, longest gap, and how long the
+   Engine API was down (as docker_daemon_restart reports it);
+4. scaling: the idempotent re-run over 1, 2, 4 and 8 hosts in one play.
+
+Each figure is min / median / max over --samples runs. Prints a table and
+writes bench/results/<UTC time>.json and bench/results/latest.json. It
+measures; it asserts nothing (targets are in the table for comparison).
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+SITE = ROOT / "playbooks" / "site.yml"
+PROBE = ROOT / "bench" / "probe.py"
+HOSTS_PLAYBOOK = ROOT / "tests" / "lab" / "hosts.yml"
+PACKAGE_ACTIONS = {"ansible.builtin.apt", "apt", "ansible.builtin.package", "package"}
+TARGETS = {
+    "rerun_wall_s": "<= 6 s, 0 changed",
+    "first_non_package_s": "< 25 s",
+    "availability_failed": "0",
+    "scaling_ratio_8": "<= 2.5",
+}
+
+
+def log(message):
+    print(f"[bench] {message}", flush=True)
+
+
+def env(**extra):
+    base = {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+        "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_FORCE_COLOR": "0",
+        # The benchmark's own CA: never reissue the lab's bundles.
+        "DOCKERLAB_PKI_DIR": str(Path.home() / ".dockerlab" / "pki-bench"),
+        "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}",
+    }
+    base.update(extra)
+    return base
+
+
+def bench_names(count):
+    return [f"bench-bookworm-{i}" for i in range(1, count + 1)]
+
+
+def inventory_file(names):
+    """A static inventory of bench hosts, reached with docker exec."""
+    hosts = {name: {"ansible_connection": "community.docker.docker"} for name in names}
+    with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False, dir=ROOT / ".lab") as handle:
+        handle.write(json.dumps({"all": {"children": {"lab": {"hosts": hosts}}}}))
+    return handle.name
+
+
+def run_json(playbook, names, extra_vars=None, forks=None, check=True):
+    """Run a playbook with the json callback; return (wall seconds, parsed output)."""
+    inventory = inventory_file(names)
+    cmd = [
+        "ansible-playbook",
+        "-i",
+        inventory,
+        # The lab's settings (registry mirror, lab user) without its dynamic inventory.
+        "-e",
+        f"@{ROOT / 'inventory' / 'lab' / 'group_vars' / 'all.yml'}",
+        str(playbook),
+    ]
+    if extra_vars:
+        cmd += ["-e", json.dumps(extra_vars)]
+    if forks:
+        cmd += ["--forks", str(forks)]
+    start = time.monotonic()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env(), cwd=ROOT, check=False)
+    wall = time.monotonic() - start
+    os.unlink(inventory)
+    try:
+        data = json.loads(proc.stdout)
+    except ValueError:
+        data = None
+    if check and (proc.returncode != 0 or data is None):
+        sys.exit(
+            f"[bench] {playbook.name} failed (rc {proc.returncode}):\n"
+            f"{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}"
+        )
+    return wall, data
+
+
+def task_durations(data, host):
+    """[(seconds, task name, action)] for every task that ran on ``host``."""
+    out = []
+    for play in data["plays"]:
+        for task in play["tasks"]:
+            result = task["hosts"].get(host)
+            if result is None:
+                continue
+            duration = task["task"]["duration"]
+            seconds = iso_seconds(duration["end"]) - iso_seconds(duration["start"])
+            out.append((seconds, task["task"]["name"], result.get("action", "")))
+    return out
+
+
+def iso_seconds(stamp):
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def stats(data, host):
+    return data["stats"].get(host, {})
+
+
+def spread(values):
+    values = list(values)
+    return {
+        "min": round(min(values), 2),
+        "median": round(statistics.median(values), 2),
+        "max": round(max(values), 2),
+        "samples": len(values),
+    }
+
+
+def create_hosts(names, fresh):
+    """Ensure bench hosts exist (recreated with empty volumes when fresh)."""
+    if fresh:
+        for name in names:
+            subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True, check=False)
+            subprocess.run(["docker", "volume", "rm", f"{name}-docker"], capture_output=True, check=False)
+    hosts = [{"name": n, "distribution": "bookworm"} for n in names]
+    cmd = [
+        "ansible-playbook",
+        str(HOSTS_PLAYBOOK),
+        "-e",
+        json.dumps({"lab_hosts": hosts, "lab_hosts_role": "bench", "lab_hosts_prune": False}),
+    ]
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, env=env(ANSIBLE_STDOUT_CALLBACK="default"), cwd=ROOT
+    )
+    if proc.returncode != 0:
+        sys.exit(f"[bench] creating bench hosts failed:\n{proc.stdout[-3000:]}")
+
+
+def remove_hosts():
+    ids = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", "label=dockerlab.role=bench"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    if ids:
+        subprocess.run(["docker", "rm", "-f", "-v", *ids], capture_output=True, check=False)
+    vols = subprocess.run(
+        ["docker", "volume", "ls", "-q", "--filter", "label=dockerlab.role=bench"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    if vols:
+        subprocess.run(["docker", "volume", "rm", *vols], capture_output=True, check=False)
+
+
+# --- the measurements ----------------------------------------------------------
+
+
+def first_converge(samples):
+    walls, package, other, slowest = [], [], [], []
+    for i in range(samples):
+        log(f"first converge {i + 1}/{samples} on a fresh host")
+        create_hosts(bench_names(1), fresh=True)
+        wall, data = run_json(SITE, bench_names(1))
+        tasks = task_durations(data, "bench-bookworm-1")
+        pkg = sum(s for s, _, action in tasks if action in PACKAGE_ACTIONS)
+        walls.append(wall)
+        package.append(pkg)
+        other.append(wall - pkg)
+        if not slowest:
+            slowest = sorted(tasks, reverse=True)[:10]
+    return {
+        "wall_s": spread(walls),
+        "package_s": spread(package),
+        "non_package_s": spread(other),
+        "slowest_tasks_first_sample": [
+            {"s": round(s, 2), "task": name, "action": a} for s, name, a in slowest
+        ],
+    }
+
+
+def rerun(samples, names=None):
+    names = names or bench_names(1)
+    walls, changed, executed = [], [], []
+    for _ in range(samples):
+        wall, data = run_json(SITE, names, forks=max(len(names), 5))
+        walls.append(wall)
+        st = stats(data, names[0])
+        changed.append(sum(stats(data, n).get("changed", 0) for n in names))
+        executed.append(st.get("ok", 0) + st.get("changed", 0))
+    return {"wall_s": spread(walls), "changed": max(changed), "tasks_executed": max(executed)}
+
+
+def availability(samples):
+    host = "bench-bookworm-1"
+    results = []
+    subprocess.run(["docker", "cp", str(PROBE), f"{host}:/root/probe.py"], check=True)
+    for i in range(samples):
+        log(f"availability {i + 1}/{samples}: listener off, then tls (a daemon restart)")
+        run_json(SITE, [host], {"docker_access_tcp": "off"})
+        address = subprocess.run(
+            [
+                "docker",
+                "exec",
+                host,
+                "docker",
+                "inspect",
+                "-f",
+                "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+                "flaskapp",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        subprocess.run(
+            ["docker", "exec", host, "rm", "-f", "/root/probe.stop", "/root/probe.json"], check=True
+        )
+        subprocess.run(
+            [
+                "docker",
+                "exec",
+                "-d",
+                host,
+                "python3",
+                "/root/probe.py",
+                "--out",
+                "/root/probe.json",
+                "--stop-file",
+                "/root/probe.stop",
+                "--max-requests",
+                "3000",
+                "--interval",
+                "0.02",
+                "--timeout",
+                "1",
+                "http://127.0.0.1:1337/",
+                f"http://{address}:5000/",
+            ],
+            check=True,
+        )
+        time.sleep(1)
+        _, data = run_json(SITE, [host], {"docker_access_tcp": "tls"})
+        time.sleep(1)
+        subprocess.run(["docker", "exec", host, "touch", "/root/probe.stop"], check=True)
+        probe = None
+        for _ in range(100):
+            out = subprocess.run(
+                ["docker", "exec", host, "cat", "/root/probe.json"], capture_output=True, text=True
+            )
+            if out.returncode == 0 and out.stdout.strip():
+                probe = json.loads(out.stdout)
+                break
+            time.sleep(0.2)
+        downtime = None
+        for play in data["plays"]:
+            for task in play["tasks"]:
+                res = task["hosts"].get(host, {})
+                if "downtime" in res and res.get("restarted"):
+                    downtime = res["downtime"]
+        results.append({"probe": probe, "api_downtime_s": downtime})
+    summary = {}
+    for url_kind, index in (("published_port", 0), ("container_address", 1)):
+        per = [r["probe"]["urls"][index] for r in results if r["probe"]]
+        summary[url_kind] = {
+            "url": per[0]["url"] if per else "",
+            "sent": spread(p["sent"] for p in per),
+            "failed": spread(p["failed"] for p in per),
+            "longest_gap_s": spread(p["longest_gap_s"] for p in per),
+        }
+    downs = [r["api_downtime_s"] for r in results if r["api_downtime_s"] is not None]
+    summary["api_downtime_s"] = spread(downs) if downs else None
+    return summary
+
+
+def scaling(samples):
+    create_hosts(bench_names(8), fresh=False)
+    log("converging 8 bench hosts (first time for the new ones)")
+    run_json(SITE, bench_names(8), forks=8)
+    out = {}
+    for count in (1, 2, 4, 8):
+        log(f"scaling: re-run over {count} host(s)")
+        out[str(count)] = rerun(samples, bench_names(count))
+    base = out["1"]["wall_s"]["median"]
+    for count in out:
+        out[count]["ratio_to_1"] = round(out[count]["wall_s"]["median"] / base, 2)
+    return out
+
+
+# --- report ---------------------------------------------------------------------
+
+
+def fmt(s):
+    return f"{s['min']:.1f} / {s['median']:.1f} / {s['max']:.1f}"
+
+
+def table(results):
+    rows = [("measure", "min / median / max", "target")]
+    if "first_converge" in results:
+        fc = results["first_converge"]
+        rows += [
+            ("first converge, wall (s)", fmt(fc["wall_s"]), ""),
+            ("  of which package installation (s)", fmt(fc["package_s"]), ""),
+            ("  everything else (s)", fmt(fc["non_package_s"]), TARGETS["first_non_package_s"]),
+        ]
+    if "rerun" in results:
+        rr = results["rerun"]
+        rows += [
+            ("idempotent re-run, wall (s)", fmt(rr["wall_s"]), TARGETS["rerun_wall_s"]),
+            ("  changed / tasks executed", f"{rr['changed']} / {rr['tasks_executed']}", "0 changed"),
+        ]
+    if "availability" in results:
+        av = results["availability"]
+        for kind in ("container_address", "published_port"):
+            a = av[kind]
+            rows += [
+                (
+                    f"restart: {kind.replace('_', ' ')} failed / sent",
+                    f"{fmt(a['failed'])} of {a['sent']['median']:.0f}",
+                    TARGETS["availability_failed"] if kind == "container_address" else "(measured)",
+                ),
+                ("  longest gap (s)", fmt(a["longest_gap_s"]), ""),
+            ]
+        if av.get("api_downtime_s"):
+            rows.append(("  Engine API down (s)", fmt(av["api_downtime_s"]), ""))
+    if "scaling" in results:
+        for count, sc in results["scaling"].items():
+            rows.append(
+                (
+                    f"re-run over {count} host(s) (s), ratio",
+                    f"{fmt(sc['wall_s'])}  x{sc['ratio_to_1']}",
+                    TARGETS["scaling_ratio_8"] if count == "8" else "",
+                )
+            )
+    width = max(len(r[0]) for r in rows)
+    mid = max(len(r[1]) for r in rows)
+    return "\n".join(f"{a:<{width}}  {b:<{mid}}  {c}" for a, b, c in rows)
+
+
+def machine():
+    return {
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "docker": subprocess.run(
+            ["docker", "version", "-f", "{{.Server.Version}}"], capture_output=True, text=True
+        ).stdout.strip(),
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--samples", type=int, default=3, help="samples per figure (default 3)")
+    parser.add_argument("--first-samples", type=int, default=3, help="samples of the slow first converge")
+    parser.add_argument(
+        "--only",
+        nargs="*",
+        choices=["first", "rerun", "availability", "scaling"],
+        default=["first", "rerun", "availability", "scaling"],
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the bench hosts afterwards")
+    args = parser.parse_args()
+    (ROOT / ".lab").mkdir(exist_ok=True)
+    results = {
+        "machine": machine(),
+        "samples": args.samples,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    try:
+        if "first" in args.only:
+            results["first_converge"] = first_converge(args.first_samples)
+        else:
+            create_hosts(bench_names(1), fresh=False)
+            run_json(SITE, bench_names(1))
+        if "rerun" in args.only:
+            log("idempotent re-runs")
+            results["rerun"] = rerun(args.samples)
+        if "availability" in args.only:
+            results["availability"] = availability(args.samples)
+        if "scaling" in args.only:
+            results["scaling"] = scaling(args.samples)
+    finally:
+        if not args.keep:
+            remove_hosts()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    text = json.dumps(results, indent=2) + "\n"
+    (RESULTS / f"{stamp}.json").write_text(text)
+    (RESULTS / "latest.json").write_text(text)
+    print()
+    print(
+        f"Machine: {results['machine']['platform']}, {results['machine']['cpus']} CPUs, Docker "
+        f"{results['machine']['docker']} (lab hosts: Debian 12, Docker 20.10)"
+    )
+    print(table(results))
+    print(f"\nWritten: bench/results/{stamp}.json")
+
+
+if __name__ == "__main__":
+    main()
