@@ -142,7 +142,9 @@ daemon_reload_needed:
   sample: true
 """
 
+import hashlib
 import ipaddress
+import json
 import os
 import re
 
@@ -159,6 +161,7 @@ from ansible.module_utils.dockerlab_systemd import (
 HEADER = """\
 # Managed by Ansible (docker_daemon_listener): manual changes will be lost.
 # Adds a TCP listener to the command line of the vendor unit {vendor}.
+# dockerlab-inputs: {inputs}
 """
 INSECURE_WARNING = (
     "The Docker API listens on {listen} WITHOUT authentication or encryption: anyone "
@@ -227,8 +230,23 @@ def tcp_or_tls_flags(command):
     return found
 
 
-def render_dropin(vendor_path, exec_start):
-    return HEADER.format(vendor=vendor_path) + "[Service]\n" + "ExecStart=\n" + f"ExecStart={exec_start}\n"
+def inputs_hash(mode, address, port, ca, cert, key, vendor_path, vendor_exec_start):
+    """sha256 of everything the drop-in is derived from, as a JSON list.
+
+    Written into the drop-in so that a caller can tell from the file alone
+    (docker_host_facts reads the line back) whether it is still current;
+    docker_access computes the same value with Ansible's to_json and hash."""
+    data = [mode, address, int(port), ca, cert, key, vendor_path, vendor_exec_start]
+    return hashlib.sha256(json.dumps(data).encode("utf-8")).hexdigest()
+
+
+def render_dropin(vendor_path, exec_start, inputs):
+    return (
+        HEADER.format(vendor=vendor_path, inputs=inputs)
+        + "[Service]\n"
+        + "ExecStart=\n"
+        + f"ExecStart={exec_start}\n"
+    )
 
 
 class Listener:
@@ -367,7 +385,17 @@ class Listener:
         exec_start = f"{command} {join_command('', extra)}"
         self.result["exec_start"] = exec_start
         self.result["listen"] = extra[1]
-        return render_dropin(vendor_path, exec_start)
+        inputs = inputs_hash(
+            p["mode"],
+            p["address"],
+            p["port"],
+            p["tls_ca_cert"],
+            p["tls_cert"],
+            p["tls_key"],
+            vendor_path,
+            command,
+        )
+        return render_dropin(vendor_path, exec_start, inputs)
 
 
 def main():

@@ -15,8 +15,9 @@ description:
     service is active and enabled, daemon.json parsed (or its parse error),
     the members of the docker group, the users' uid, gid and home, the
     checksum, mode and owner of given files, the host's name and global
-    addresses (not those of Docker's own bridges), and the files waiting in
-    the rollback stash."
+    addresses (not those of Docker's own bridges), the files waiting in the
+    rollback stash, and the service's unit file with its ExecStart and the
+    drop-ins that override it."
   - Only the Python standard library is needed on the managed host.
 version_added: "1.0.0"
 author: dockerlab contributors
@@ -131,6 +132,10 @@ ansible_facts:
         ipv4: ["172.18.0.3"]
         ipv6: []
         stash_pending: []
+        unit:
+          file: /lib/systemd/system/docker.service
+          exec_start: /usr/sbin/dockerd -H fd:// --containerd=/run/containerd/containerd.sock $DOCKER_OPTS
+          dropins_setting_exec_start: [/etc/systemd/system/docker.service.d/dockerlab-listener.conf]
         containers: [{"name": "flaskapp", "state": "running", "image": "digitalocean/flask-helloworld:latest",
                       "labels": {}}]
 """
@@ -148,6 +153,10 @@ import stat
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.dockerlab_api import UnixHTTPConnection, request
 from ansible.module_utils.dockerlab_files import Stash, read_text
+from ansible.module_utils.dockerlab_systemd import dropins, exec_start_values, sets_exec_start
+
+INPUTS_MARK = "# dockerlab-inputs: "
+UNIT_DIRS = ("/etc/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system")
 
 DPKG_STATUS = "/var/lib/dpkg/status"
 
@@ -169,6 +178,38 @@ def installed_packages(status_text, names):
     return found
 
 
+def inputs_mark(path):
+    """The hash after "# dockerlab-inputs: " in the first lines of ``path``, or None."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            head = handle.read(1024)
+    except OSError:
+        return None
+    for line in head.splitlines()[:5]:
+        if line.startswith(INPUTS_MARK):
+            return line[len(INPUTS_MARK) :].strip()
+    return None
+
+
+def unit_state(service, systemd_dir="/etc/systemd/system"):
+    """The installed unit file of ``service``, its single ExecStart (or None),
+    and the drop-ins of /etc/systemd/system/SERVICE.d that set ExecStart."""
+    unit_file, exec_start = None, None
+    for directory in UNIT_DIRS:
+        text = read_text(os.path.join(directory, service))
+        if text is not None:
+            unit_file = os.path.join(directory, service)
+            values = exec_start_values(text)
+            exec_start = values[0] if len(values) == 1 else None
+            break
+    overriding = [
+        path
+        for _, path in dropins(os.path.join(systemd_dir, f"{service}.d"))
+        if sets_exec_start(read_text(path) or "")
+    ]
+    return {"file": unit_file, "exec_start": exec_start, "dropins_setting_exec_start": overriding}
+
+
 def parse_daemon_json(text):
     if text is None:
         return {"exists": False, "valid": True, "error": "", "config": {}}
@@ -184,7 +225,9 @@ def parse_daemon_json(text):
 
 
 def file_state(path):
-    """exists, type, mode, owner, group, and sha256 for a regular file."""
+    """exists, type, mode, owner, group, and sha256 for a regular file; for a
+    file written by a dockerlab module, the hash of the inputs it was written
+    from ("inputs", from its "# dockerlab-inputs: " header line)."""
     try:
         st = os.stat(path)
     except OSError:
@@ -197,6 +240,7 @@ def file_state(path):
                 for block in iter(lambda: handle.read(65536), b""):
                     digest.update(block)
             state["sha256"] = digest.hexdigest()
+            state["inputs"] = inputs_mark(path)
         except OSError:
             state["sha256"] = None
     try:
@@ -327,6 +371,7 @@ class HostFacts:
             "ipv4": ipv4,
             "ipv6": ipv6,
             "stash_pending": Stash(self.params["stash_dir"]).pending(),
+            "unit": unit_state(self.params["service"]),
             "containers": self.containers(),
         }
         return {"changed": False, "ansible_facts": {self.params["name"]: facts}}

@@ -2,13 +2,16 @@
 Debian's real docker.service, in a temporary systemd directory."""
 
 import base64
+import json
+import os
+import subprocess
 from pathlib import Path
 
 import docker_daemon_listener
 import pytest
 from ansible.module_utils.dockerlab_files import Stash
 from ansible.module_utils.dockerlab_systemd import exec_start_values, parse_unit, split_command
-from docker_daemon_listener import address_error, listen_url, tcp_or_tls_flags
+from docker_daemon_listener import address_error, inputs_hash, listen_url, render_dropin, tcp_or_tls_flags
 
 INSTALLED_UNIT = Path("/lib/systemd/system/docker.service")
 # Debian 12's docker.io unit, verbatim as packaged.
@@ -91,10 +94,21 @@ def run(run_module, lab):
     return run_listener
 
 
-def header(lab):
+def header(lab, mode="tls", address="0.0.0.0", port=2376):  # noqa: S104 - an address string
+    inputs = inputs_hash(
+        mode,
+        address,
+        port,
+        str(lab["ca"]),
+        str(lab["cert"]),
+        str(lab["key"]),
+        str(lab["vendor"]),
+        VENDOR_EXEC,
+    )
     return (
         "# Managed by Ansible (docker_daemon_listener): manual changes will be lost.\n"
         f"# Adds a TCP listener to the command line of the vendor unit {lab['vendor']}.\n"
+        f"# dockerlab-inputs: {inputs}\n"
     )
 
 
@@ -600,3 +614,50 @@ def test_listen_url(address, port, url):
 )
 def test_tcp_or_tls_flags(command, found):
     assert tcp_or_tls_flags(command) == found
+
+
+def test_inputs_hash_is_what_ansibles_to_json_and_hash_give(tmp_path):
+    """docker_access decides whether to run the listener by computing this
+    hash with Ansible's filters; both sides must agree byte for byte."""
+    args = [
+        "tls",
+        "0.0.0.0",  # noqa: S104 - an address string, nothing binds here
+        2376,
+        "/etc/docker/tls/ca.pem",
+        "/etc/docker/tls/server-cert.pem",
+        "/etc/docker/tls/server-key.pem",
+        "/lib/systemd/system/docker.service",
+        "/usr/sbin/dockerd -H fd:// --containerd=/run/containerd/containerd.sock $DOCKER_OPTS",
+    ]
+    expression = "{{ " + json.dumps(args) + " | to_json | hash('sha256') }}"
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [
+            str(root / ".venv" / "bin" / "ansible"),
+            "localhost",
+            "-i",
+            "localhost,",
+            "-c",
+            "local",
+            "-m",
+            "ansible.builtin.debug",
+            "-a",
+            f"msg={expression}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "ANSIBLE_CONFIG": str(root / "ansible.cfg")},
+    )
+    assert f"msg: {inputs_hash(*args)}" in result.stdout, result.stdout
+
+
+def test_dropin_carries_the_hash_of_its_inputs():
+    text = render_dropin("/lib/systemd/system/docker.service", "/usr/sbin/dockerd -H fd://", "abc123")
+    assert "# dockerlab-inputs: abc123\n" in text
+    assert inputs_hash("tls", "::1", "2376", "a", "b", "c", "u", "x") == inputs_hash(
+        "tls", "::1", 2376, "a", "b", "c", "u", "x"
+    )
+    assert inputs_hash("tls", "::1", 2376, "a", "b", "c", "u", "x") != inputs_hash(
+        "tls", "::1", 2377, "a", "b", "c", "u", "x"
+    )

@@ -17,7 +17,14 @@ import threading
 import docker_host_facts
 import pytest
 from ansible.module_utils.dockerlab_files import Stash
-from docker_host_facts import addresses, file_state, installed_packages, parse_daemon_json
+from docker_host_facts import (
+    addresses,
+    file_state,
+    inputs_mark,
+    installed_packages,
+    parse_daemon_json,
+    unit_state,
+)
 
 # /var/lib/dpkg/status as dpkg writes it: stanzas separated by one blank
 # line, continuation lines (Conffiles, Description) indented by one space.
@@ -302,6 +309,7 @@ def test_file_state_of_a_regular_file(tmp_path):
         "exists": True,
         "directory": False,
         "sha256": hashlib.sha256(b"-----BEGIN CERTIFICATE-----\n").hexdigest(),
+        "inputs": None,
         "mode": "0444",
         **_owner(path),
     }
@@ -324,6 +332,7 @@ def test_file_state_reports_special_bits_and_numeric_owners(tmp_path):
         "exists": True,
         "directory": False,
         "sha256": hashlib.sha256(b"").hexdigest(),
+        "inputs": None,
         "mode": "2400",
         "owner": "54321",
         "group": "54321",
@@ -460,6 +469,7 @@ def test_reports_the_host_read_only(run, paths, tmp_path):
         "ipv4",
         "ipv6",
         "stash_pending",
+        "unit",
         "containers",
     }
     assert facts["packages"]["dockerlab-no-such-package"] is None
@@ -492,6 +502,7 @@ def test_reports_the_host_read_only(run, paths, tmp_path):
             "exists": True,
             "directory": False,
             "sha256": hashlib.sha256(b"ca\n").hexdigest(),
+            "inputs": None,
             "mode": "0444",
             **_owner(ca),
         },
@@ -630,3 +641,35 @@ def test_addresses_leave_out_dockers_own_bridges():
     text = json.dumps(interfaces)
     assert addresses(text, ["docker*", "br-*", "veth*"]) == (["192.0.2.7"], [])
     assert addresses(text) == (["172.17.0.1", "172.20.0.1", "192.0.2.7"], ["fd00::9"])
+
+
+def test_inputs_mark_is_read_from_the_header_of_a_dockerlab_file(tmp_path):
+    path = tmp_path / "dockerlab-listener.conf"
+    path.write_text("# Managed by Ansible\n# dockerlab-inputs: 0123abcd\n[Service]\nExecStart=\n")
+    assert inputs_mark(str(path)) == "0123abcd"
+    assert file_state(str(path))["inputs"] == "0123abcd"
+    path.write_text("[Service]\nExecStart=\n")
+    assert inputs_mark(str(path)) is None
+    assert inputs_mark(str(tmp_path / "absent.conf")) is None
+
+
+def test_unit_state_reads_the_vendor_exec_start_and_overriding_dropins(tmp_path, monkeypatch):
+    vendor = tmp_path / "lib"
+    etc = tmp_path / "etc"
+    vendor.mkdir()
+    (etc / "docker.service.d").mkdir(parents=True)
+    (vendor / "docker.service").write_text(
+        "[Service]\nExecStart=/usr/sbin/dockerd -H fd:// $DOCKER_OPTS\nRestart=always\n"
+    )
+    (etc / "docker.service.d" / "10-limits.conf").write_text("[Service]\nLimitNOFILE=1024\n")
+    (etc / "docker.service.d" / "50-mine.conf").write_text(
+        "[Service]\nExecStart=\nExecStart=/usr/sbin/dockerd\n"
+    )
+    monkeypatch.setattr(docker_host_facts, "UNIT_DIRS", (str(etc), str(vendor)))
+    assert unit_state("docker.service", str(etc)) == {
+        "file": str(vendor / "docker.service"),
+        "exec_start": "/usr/sbin/dockerd -H fd:// $DOCKER_OPTS",
+        "dropins_setting_exec_start": [str(etc / "docker.service.d" / "50-mine.conf")],
+    }
+    monkeypatch.setattr(docker_host_facts, "UNIT_DIRS", (str(tmp_path / "none"),))
+    assert unit_state("docker.service", str(etc))["file"] is None

@@ -307,8 +307,13 @@ def test_reasons_are_the_documented_ones():
     assert dockerlab_pki.REASONS == ("missing", "unreadable", "issuer", "key", "names", "expiring", "ok")
 
 
-def test_filter_module_exposes_the_filter():
-    assert dockerlab_pki.FilterModule().filters() == {"dockerlab_cert_status": cert_status}
+def test_filter_module_exposes_the_filters():
+    assert dockerlab_pki.FilterModule().filters() == {
+        "dockerlab_cert_status": cert_status,
+        "dockerlab_certs_to_issue": dockerlab_pki.certs_to_issue,
+        "dockerlab_bundle_files": dockerlab_pki.bundle_files,
+        "dockerlab_stale_files": dockerlab_pki.stale_files,
+    }
 
 
 @pytest.mark.parametrize(

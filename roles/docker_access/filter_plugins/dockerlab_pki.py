@@ -1,15 +1,20 @@
 # Copyright: contributors to dockerlab
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""dockerlab_cert_status: decide, on the controller and in-process, whether
-a certificate the docker_access role issued is still what it should be.
+"""Filters that decide, on the controller and in-process, what the
+docker_access role must do: dockerlab_cert_status (is a certificate still
+what it should be), dockerlab_certs_to_issue (which users' client bundles
+are not), dockerlab_bundle_files (what a user's ~/.docker should hold) and
+dockerlab_stale_files (which of the host's files differ from the
+controller's, by the host's docker_host_facts).
 
-It only decides; community.crypto's modules issue. On a converged host this
-saves the several module runs per certificate that would otherwise be needed
-to find out that nothing has to change. cryptography is a dependency of
-ansible-core, so it is always there on the controller.
+They only decide; community.crypto's modules issue, Ansible's copy copies. On a
+converged host this saves the module runs per certificate and per file that
+would otherwise find out that nothing has to change. cryptography is a
+dependency of ansible-core, so it is always there on the controller.
 """
 
 import datetime
+import hashlib
 import ipaddress
 import os
 
@@ -93,6 +98,93 @@ def cert_status(cert_path, ca_path, key_path, names=None, renew_days=30, now=Non
     return "ok"
 
 
+def certs_to_issue(users, pki_dir, renew_days=30):
+    """The users whose client bundle on the controller is not complete and
+    current: certificate missing, expiring, not from the CA or not for the
+    key, or no copy of the CA beside it."""
+    ca = os.path.join(pki_dir, "ca.pem")
+    out = []
+    for user in users:
+        directory = os.path.join(pki_dir, "users", user)
+        status = cert_status(
+            os.path.join(directory, "cert.pem"), ca, os.path.join(directory, "key.pem"), [], renew_days
+        )
+        if status != "ok" or not _same_file(ca, os.path.join(directory, "ca.pem")):
+            out.append(user)
+    return out
+
+
+def _same_file(a, b):
+    try:
+        with open(a, "rb") as first, open(b, "rb") as second:
+            return first.read() == second.read()
+    except OSError:
+        return False
+
+
+def _sha256(path):
+    with open(path, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
+
+
+def bundle_files(users, host_users, pki_dir, names):
+    """What each user's client bundle on the host should be: ~/.docker (0700)
+    and the files ``names`` ([{"name", "mode"}]) from the controller's
+    pki_dir/users/USER/, owned by the user. ``host_users`` is docker_host_facts'
+    users (uid, gid, home)."""
+    out = []
+    for user in users:
+        who = host_users.get(user) or {}
+        if not who:
+            continue
+        base = {"user": user, "uid": who["uid"], "gid": who["gid"]}
+        out.append(
+            {**base, "dest": f"{who['home']}/.docker", "rel": ".docker", "state": "directory", "mode": "0700"}
+        )
+        for item in names:
+            out.append(
+                {
+                    **base,
+                    "src": os.path.join(pki_dir, "users", user, item["name"]),
+                    "dest": f"{who['home']}/.docker/{item['name']}",
+                    "rel": f".docker/{item['name']}",
+                    "mode": item["mode"],
+                }
+            )
+    return out
+
+
+def stale_files(wanted, facts):
+    """The entries of ``wanted`` that the host does not have as wanted.
+
+    ``wanted``: [{"dest", "mode", "uid", "gid", and "src" (a controller file)
+    or "state": "directory"; with "user" and "rel", the entry is looked up in
+    that user's files}]; ``facts``: docker_host_facts' result. A file differs
+    by checksum, mode or owner; a directory by mode or owner."""
+    out = []
+    for item in wanted:
+        if "user" in item:
+            now = ((facts.get("users") or {}).get(item["user"]) or {}).get("files", {}).get(item["rel"]) or {}
+        else:
+            now = (facts.get("files") or {}).get(item["dest"]) or {}
+        if _differs(item, now):
+            out.append(item)
+    return out
+
+
+def _differs(item, now):
+    if not now.get("exists"):
+        return True
+    if (now.get("mode"), now.get("uid"), now.get("gid")) != (item["mode"], item["uid"], item["gid"]):
+        return True
+    return item.get("state") != "directory" and now.get("sha256") != _sha256(item["src"])
+
+
 class FilterModule:
     def filters(self):
-        return {"dockerlab_cert_status": cert_status}
+        return {
+            "dockerlab_cert_status": cert_status,
+            "dockerlab_certs_to_issue": certs_to_issue,
+            "dockerlab_bundle_files": bundle_files,
+            "dockerlab_stale_files": stale_files,
+        }
