@@ -3,6 +3,7 @@ a certificate, on certificates and keys generated for this session with
 cryptography (nothing committed), and the filter through Ansible's templar."""
 
 import datetime
+import hashlib
 import importlib.util
 import ipaddress
 import os
@@ -346,3 +347,94 @@ def test_the_filter_through_ansible(pki, tmp_path, names, expected):
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"msg: {expected}\n" in done.stdout, done.stdout
+
+
+# --- dockerlab_certs_to_issue, dockerlab_bundle_files, dockerlab_stale_files ---
+
+
+def _bundle_pki(pki, tmp_path, users):
+    """A controller PKI directory with complete bundles for ``users``."""
+    root = tmp_path / "pki"
+    (root / "users").mkdir(parents=True)
+    Path(root / "ca.pem").write_bytes(Path(pki.ca).read_bytes())
+    for user in users:
+        directory = root / "users" / user
+        directory.mkdir()
+        (directory / "cert.pem").write_bytes(Path(pki.client).read_bytes())
+        (directory / "key.pem").write_bytes(Path(pki.key).read_bytes())
+        (directory / "ca.pem").write_bytes(Path(pki.ca).read_bytes())
+    return root
+
+
+def test_certs_to_issue_lists_users_whose_bundle_is_incomplete_or_stale(pki, tmp_path):
+    root = _bundle_pki(pki, tmp_path, ["alice", "bob", "carol", "dave"])
+    (root / "users" / "bob" / "ca.pem").unlink()  # no CA beside the certificate
+    (root / "users" / "carol" / "cert.pem").write_bytes(Path(pki.from_other_ca).read_bytes())
+    (root / "users" / "dave" / "key.pem").write_bytes(Path(pki.other_key).read_bytes())
+    users = ["alice", "bob", "carol", "dave", "erin"]  # erin has nothing yet
+    assert dockerlab_pki.certs_to_issue(users, str(root), 30) == ["bob", "carol", "dave", "erin"]
+
+
+def test_certs_to_issue_is_empty_when_every_bundle_is_current(pki, tmp_path):
+    root = _bundle_pki(pki, tmp_path, ["alice", "root"])
+    assert dockerlab_pki.certs_to_issue(["alice", "root"], str(root), 30) == []
+
+
+HOST_USERS = {
+    "student": {"uid": 1000, "gid": 1000, "home": "/home/student"},
+    "root": {"uid": 0, "gid": 0, "home": "/root"},
+    "ghost": None,
+}
+NAMES = [{"name": "ca.pem", "mode": "0444"}, {"name": "key.pem", "mode": "0400"}]
+
+
+def test_bundle_files_are_the_users_docker_directory_and_files():
+    wanted = dockerlab_pki.bundle_files(["student", "ghost"], HOST_USERS, "/pki", NAMES)
+    assert wanted == [
+        {"user": "student", "uid": 1000, "gid": 1000, "dest": "/home/student/.docker", "rel": ".docker",
+         "state": "directory", "mode": "0700"},
+        {"user": "student", "uid": 1000, "gid": 1000, "src": "/pki/users/student/ca.pem",
+         "dest": "/home/student/.docker/ca.pem", "rel": ".docker/ca.pem", "mode": "0444"},
+        {"user": "student", "uid": 1000, "gid": 1000, "src": "/pki/users/student/key.pem",
+         "dest": "/home/student/.docker/key.pem", "rel": ".docker/key.pem", "mode": "0400"},
+    ]  # fmt: skip
+
+
+def _facts_of(src, mode="0444", uid=0, gid=0, exists=True):
+    state = {"exists": exists, "mode": mode, "uid": uid, "gid": gid}
+    if exists and src:
+        state["sha256"] = hashlib.sha256(Path(src).read_bytes()).hexdigest()
+    return state
+
+
+@pytest.mark.parametrize(
+    ("change", "stale"),
+    [
+        ({}, False),
+        ({"exists": False}, True),
+        ({"mode": "0644"}, True),
+        ({"uid": 1000}, True),
+        ({"gid": 1000}, True),
+        ({"sha256": "0" * 64}, True),
+    ],
+    ids=["same", "missing", "mode", "owner", "group", "content"],
+)
+def test_stale_files_compares_checksum_mode_and_owner(pki, change, stale):
+    wanted = [{"src": pki.ca, "dest": "/etc/docker/tls/ca.pem", "mode": "0444", "uid": 0, "gid": 0}]
+    facts = {"files": {"/etc/docker/tls/ca.pem": {**_facts_of(pki.ca), **change}}}
+    assert dockerlab_pki.stale_files(wanted, facts) == (wanted if stale else [])
+
+
+def test_stale_files_checks_directories_by_mode_and_owner_and_user_files_by_user():
+    wanted = [
+        {"dest": "/etc/docker/tls", "state": "directory", "mode": "0755", "uid": 0, "gid": 0},
+        {"user": "student", "rel": ".docker", "dest": "/home/student/.docker", "state": "directory",
+         "mode": "0700", "uid": 1000, "gid": 1000},
+    ]  # fmt: skip
+    facts = {
+        "files": {"/etc/docker/tls": {"exists": True, "directory": True, "mode": "0755", "uid": 0, "gid": 0}},
+        "users": {
+            "student": {"files": {".docker": {"exists": True, "mode": "0755", "uid": 1000, "gid": 1000}}}
+        },
+    }
+    assert dockerlab_pki.stale_files(wanted, facts) == [wanted[1]]
