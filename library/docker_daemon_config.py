@@ -16,10 +16,10 @@ description:
     matches is never rewritten, whatever its formatting.
   - A file that is not valid JSON, or whose top level is not an object, fails
     the task before anything changes; the file is left byte for byte as it was.
-  - Refuses O(reserved_keys) (by default C(hosts)) in the file and in
+  - "Refuses O(reserved_keys) (by default C(hosts)) in the file and in
     O(options): the listeners of the daemon live in the systemd unit's C(-H)
     flags, and dockerd refuses to start when a directive is given both as a
-    flag and in the file.
+    flag and in the file."
   - Before changing the file, saves its previous version in the rollback stash
     (see M(docker_daemon_restart)), which restores it if the daemon refuses
     the new configuration.

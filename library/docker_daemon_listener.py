@@ -7,11 +7,11 @@ DOCUMENTATION = r"""
 module: docker_daemon_listener
 short_description: Make dockerd listen on TCP through a systemd drop-in, with mutual TLS by default
 description:
-  - Writes C(/etc/systemd/system/<unit>.d/<name>.conf), a drop-in that clears
+  - "Writes C(/etc/systemd/system/<unit>.d/<name>.conf), a drop-in that clears
     C(ExecStart=) and sets a new one: the command line of the installed vendor
     unit (its binary, C(-H fd://), C(--containerd=...) and every other flag, read
     from the unit file, never hard-coded) plus C(-H tcp://ADDRESS:PORT) and, in
-    O(mode=tls), C(--tlsverify --tlscacert --tlscert --tlskey).
+    O(mode=tls), C(--tlsverify --tlscacert --tlscert --tlskey)."
   - The vendor unit is never edited, so package upgrades keep working and
     C(dpkg --verify) stays clean.
   - O(mode=insecure) opens the Docker API without any authentication. Anyone

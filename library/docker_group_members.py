@@ -55,9 +55,9 @@ attributes:
     platforms: posix
     support: full
 notes:
-  - After members were added, run C(ansible.builtin.meta) C(reset_connection) so
+  - "After members were added, run C(ansible.builtin.meta) C(reset_connection) so
     that later tasks (and the user's next login) see the new membership: the
-    C(newgrp docker) step of a manual set-up.
+    C(newgrp docker) step of a manual set-up."
 """
 
 EXAMPLES = r"""

@@ -7,10 +7,10 @@ DOCUMENTATION = r"""
 module: docker_host_audit
 short_description: Audit a Docker host for the known container breakout paths
 description:
-  - Read-only. Reports findings about the Docker daemon, its containers
+  - "Read-only. Reports findings about the Docker daemon, its containers
     (running and stopped: a created container is one C(start) away) and its
     files, each with an id, a severity, the target, the evidence, a remediation
-    and the matching CIS Docker Benchmark (v1.6.0) id where there is one.
+    and the matching CIS Docker Benchmark (v1.6.0) id where there is one."
   - "Containers: privileged; the Docker socket mounted (a bind whose source
     resolves to the daemon's socket, directly or through a parent directory
     such as /run or /var/run); added capabilities (SYS_ADMIN, SYS_PTRACE,
@@ -57,8 +57,8 @@ attributes:
     platforms: posix
     support: full
 notes:
-  - Run it as root: the daemon's socket, its command line and the TLS key are
-    readable by root only.
+  - "Run it as root: the daemon's socket, its command line and the TLS key are
+    readable by root only."
 """
 
 EXAMPLES = r"""
