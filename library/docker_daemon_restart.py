@@ -15,7 +15,7 @@ description:
     stash by M(docker_daemon_config) and M(docker_daemon_listener) (the last
     versions the daemon ran with), reloads, restarts again and fails with the
     daemon's own error from the journal and the words C(rolled back).
-  - On success the stash is cleared: the current files are the new known-good
+  - On success the stash is cleared; the current files are the new known-good
     configuration.
   - With O(only_if_pending=true) it restarts only when the stash holds changes
     that no successful restart has confirmed yet, which is the case after a run
@@ -67,6 +67,16 @@ options:
     description: Restart only when the rollback stash holds unconfirmed changes.
     type: bool
     default: false
+  state:
+    description:
+      - C(restarted) restarts the daemon. C(started) only starts it when
+        C(systemctl is-active) does not say C(active) (stopped, failed after
+        its start limit, waiting to be restarted after a crash), and reports
+        no change otherwise; either way the start limit is reset first and
+        the module waits for the API.
+    type: str
+    choices: [restarted, started]
+    default: restarted
   stash_dir:
     description: Directory of the rollback stash.
     type: path
@@ -95,6 +105,10 @@ EXAMPLES = r"""
       ca_cert: /root/.docker/ca.pem
       cert: /root/.docker/cert.pem
       key: /root/.docker/key.pem
+
+- name: Start Docker if it is not running (reset its start limit first), wait for the API
+  docker_daemon_restart:
+    state: started
 
 - name: Finish a restart an interrupted run owed
   docker_daemon_restart:
@@ -237,6 +251,10 @@ class Restarter:
         pending = self.stash.pending()
         if self.params["only_if_pending"] and not pending:
             return self.result
+        if self.params["state"] == "started":
+            _, active, _ = self.systemctl_run("is-active", self.unit)
+            if active.strip() == "active":
+                return self.result
         self.result.update(changed=True, restarted=True)
         if self.module.check_mode:
             return self.result
@@ -314,6 +332,7 @@ def main():
                 },
             },
             "only_if_pending": {"type": "bool", "default": False},
+            "state": {"type": "str", "default": "restarted", "choices": ["restarted", "started"]},
             "stash_dir": {"type": "path", "default": "/var/lib/dockerlab/rollback"},
         },
         supports_check_mode=True,

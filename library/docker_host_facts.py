@@ -75,8 +75,39 @@ options:
         does not answer (unknown, not "none").
     type: bool
     default: false
+  images:
+    description:
+      - Image references (C(name:tag)) to report as C(images.REF) from the
+        Engine API on O(socket) - the local image's C(id) and C(repo_digests)
+        (C(null) when it is not pulled) and C(registry_digest), the digest the
+        registry (or the daemon's registry mirror) serves for the reference
+        now, or C(null) with C(registry_error). C(images) is C(null) when the
+        daemon does not answer.
+      - Lets a role tell an up-to-date image from a new one behind the same tag
+        without pulling it.
+    type: list
+    elements: str
+    default: []
+  inspect:
+    description:
+      - Container names to report as C(inspected.NAME) - C(image_id),
+        C(status), C(restart_policy) and C(port_bindings) as the Engine API
+        has them (C(null) when there is no such container). C(inspected) is
+        C(null) when the daemon does not answer.
+    type: list
+    elements: str
+    default: []
+  ports:
+    description:
+      - TCP ports to report as C(listening.PORT) - the sockets listening on
+        that port on the host (from C(/proc/net/tcp) and C(/proc/net/tcp6)),
+        each with its C(address) and the C(process) and C(pid) that own it,
+        so that a role can refuse a port another program already holds.
+    type: list
+    elements: int
+    default: []
   socket:
-    description: The daemon's Unix socket, for O(containers).
+    description: The daemon's Unix socket, for O(containers), O(images) and O(inspect).
     type: path
     default: /var/run/docker.sock
   stash_dir:
@@ -137,7 +168,14 @@ ansible_facts:
           exec_start: /usr/sbin/dockerd -H fd:// --containerd=/run/containerd/containerd.sock $DOCKER_OPTS
           dropins_setting_exec_start: [/etc/systemd/system/docker.service.d/dockerlab-listener.conf]
         containers: [{"name": "flaskapp", "state": "running", "image": "digitalocean/flask-helloworld:latest",
-                      "labels": {}}]
+                      "labels": {}, "published": [{"ip": "0.0.0.0", "port": 1337, "type": "tcp"}]}]
+        listening: {"1337": [{"address": "0.0.0.0", "process": "docker-proxy", "pid": 4242}]}
+        images: {"digitalocean/flask-helloworld:latest": {"id": "sha256:c00c...", "registry_error": "",
+                 "repo_digests": ["digitalocean/flask-helloworld@sha256:ed4a..."],
+                 "registry_digest": "sha256:ed4a..."}}
+        inspected: {"flaskapp": {"image_id": "sha256:c00c...", "status": "running",
+                    "restart_policy": "unless-stopped",
+                    "port_bindings": {"5000/tcp": [{"HostIp": "0.0.0.0", "HostPort": "1337"}]}}}
 """
 
 import fnmatch
@@ -149,6 +187,7 @@ import os
 import pwd
 import socket
 import stat
+from urllib.parse import quote
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.dockerlab_api import UnixHTTPConnection, request
@@ -255,6 +294,57 @@ def file_state(path):
     return state
 
 
+def proc_net_listeners(text, ports, ipv6=False):
+    """[(port, address, inode)] of the LISTEN sockets on ``ports`` in a
+    /proc/net/tcp (or tcp6) table."""
+    out = []
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 10 or fields[3] != "0A":  # 0A: TCP_LISTEN
+            continue
+        address_hex, _, port_hex = fields[1].partition(":")
+        try:
+            port = int(port_hex, 16)
+            raw = bytes.fromhex(address_hex)
+        except ValueError:
+            continue
+        if port not in ports:
+            continue
+        # The kernel prints each 32-bit word in host (little-endian) order.
+        words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+        family = socket.AF_INET6 if ipv6 else socket.AF_INET
+        try:
+            address = socket.inet_ntop(family, words)
+        except ValueError:
+            continue
+        out.append((port, address, fields[9]))
+    return out
+
+
+def socket_owners(inodes, proc="/proc"):
+    """{inode: (process name, pid)} for the sockets ``inodes``, from /proc/PID/fd."""
+    wanted = {f"socket:[{inode}]": inode for inode in inodes}
+    owners = {}
+    if not wanted:
+        return owners
+    for pid in os.listdir(proc):
+        if not pid.isdigit():
+            continue
+        try:
+            fds = os.listdir(f"{proc}/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(f"{proc}/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target in wanted and wanted[target] not in owners:
+                name = (read_text(f"{proc}/{pid}/comm") or "?").strip()
+                owners[wanted[target]] = (name, int(pid))
+    return owners
+
+
 def addresses(ip_json, ignore=()):
     """(ipv4, ipv6) global addresses from `ip -json addr` output, leaving out
     interfaces whose name matches a pattern of ``ignore``."""
@@ -340,12 +430,7 @@ class HostFacts:
     def containers(self):
         if not self.params["containers"]:
             return None
-        try:
-            status, body = request(
-                UnixHTTPConnection(self.params["socket"], timeout=10), "GET", "/containers/json?all=1"
-            )
-        except (OSError, http.client.HTTPException):
-            return None
+        status, body = self.api("/containers/json?all=1")
         if status != 200 or not isinstance(body, list):
             return None
         return [
@@ -354,9 +439,84 @@ class HostFacts:
                 "state": item.get("State", ""),
                 "image": item.get("Image", ""),
                 "labels": item.get("Labels") or {},
+                "published": sorted(
+                    (
+                        {"ip": p.get("IP", ""), "port": p["PublicPort"], "type": p.get("Type", "tcp")}
+                        for p in item.get("Ports") or []
+                        if p.get("PublicPort")
+                    ),
+                    key=lambda p: (p["port"], p["type"], p["ip"]),
+                ),
             }
             for item in body
         ]
+
+    def api(self, path):
+        """(status, body) of GET path on the daemon's socket; (None, why) when it does not answer."""
+        try:
+            return request(UnixHTTPConnection(self.params["socket"], timeout=10), "GET", path)
+        except (OSError, http.client.HTTPException) as exc:
+            return None, str(exc)
+
+    def listening(self):
+        ports = set(self.params["ports"])
+        if not ports:
+            return {}
+        found = proc_net_listeners(read_text("/proc/net/tcp") or "", ports)
+        found += proc_net_listeners(read_text("/proc/net/tcp6") or "", ports, ipv6=True)
+        owners = socket_owners({inode for _, _, inode in found})
+        out = {str(port): [] for port in sorted(ports)}
+        for port, address, inode in sorted(found):
+            name, pid = owners.get(inode, ("?", None))
+            out[str(port)].append({"address": address, "process": name, "pid": pid})
+        return out
+
+    def images(self):
+        if not self.params["images"]:
+            return {}
+        out = {}
+        for ref in self.params["images"]:
+            status, body = self.api(f"/images/{quote(ref, safe='/:@')}/json")
+            if status is None:
+                return None
+            local = body if status == 200 and isinstance(body, dict) else {}
+            state = {"id": local.get("Id"), "repo_digests": local.get("RepoDigests") or []}
+            # The daemon asks the registry (through its mirrors) for the
+            # manifest's digest: what a pull would fetch, without pulling.
+            status, body = self.api(f"/distribution/{quote(ref, safe='/:@')}/json")
+            if status is None:
+                return None
+            descriptor = body.get("Descriptor") if status == 200 and isinstance(body, dict) else None
+            digest = descriptor.get("digest") if isinstance(descriptor, dict) else None
+            state["registry_digest"] = digest or None
+            if digest:
+                state["registry_error"] = ""
+            elif isinstance(body, dict) and body.get("message"):
+                state["registry_error"] = str(body["message"])
+            else:
+                state["registry_error"] = f"HTTP {status} without a digest"
+            out[ref] = state
+        return out
+
+    def inspected(self):
+        if not self.params["inspect"]:
+            return {}
+        out = {}
+        for name in self.params["inspect"]:
+            status, body = self.api(f"/containers/{quote(name, safe='')}/json")
+            if status is None:
+                return None
+            if status != 200 or not isinstance(body, dict):
+                out[name] = None
+                continue
+            host_config = body.get("HostConfig") or {}
+            out[name] = {
+                "image_id": body.get("Image"),
+                "status": (body.get("State") or {}).get("Status", ""),
+                "restart_policy": (host_config.get("RestartPolicy") or {}).get("Name", ""),
+                "port_bindings": host_config.get("PortBindings") or {},
+            }
+        return out
 
     def run(self):
         ipv4, ipv6 = self.network()
@@ -373,6 +533,9 @@ class HostFacts:
             "stash_pending": Stash(self.params["stash_dir"]).pending(),
             "unit": unit_state(self.params["service"]),
             "containers": self.containers(),
+            "images": self.images(),
+            "inspected": self.inspected(),
+            "listening": self.listening(),
         }
         return {"changed": False, "ansible_facts": {self.params["name"]: facts}}
 
@@ -390,6 +553,9 @@ def main():
             "user_files": {"type": "list", "elements": "str", "default": []},
             "ignore_interfaces": {"type": "list", "elements": "str", "default": ["docker*", "br-*", "veth*"]},
             "containers": {"type": "bool", "default": False},
+            "images": {"type": "list", "elements": "str", "default": []},
+            "inspect": {"type": "list", "elements": "str", "default": []},
+            "ports": {"type": "list", "elements": "int", "default": []},
             "socket": {"type": "path", "default": "/var/run/docker.sock"},
             "stash_dir": {"type": "path", "default": "/var/lib/dockerlab/rollback"},
         },

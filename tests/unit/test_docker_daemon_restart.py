@@ -76,6 +76,9 @@ def journal(text):
 
 if args[0] == "show":
     print(behaviour.get("need_reload", "no"))
+elif args[0] == "is-active":
+    print(behaviour.get("active", "active"))
+    sys.exit(0 if behaviour.get("active", "active") == "active" else 3)
 elif args[0] == "daemon-reload":
     if behaviour.get("reload_error"):
         print(behaviour["reload_error"], file=sys.stderr)
@@ -483,3 +486,27 @@ def test_is_unit_file(path, expected):
 def test_the_fake_systemctl_is_the_one_the_module_finds(daemon):
     assert Path(shutil.which("systemctl")).parent.name == "bin"
     assert Path(shutil.which("systemctl")).read_text().startswith(f"#!{sys.executable}")
+
+
+def test_started_leaves_an_active_daemon_alone(restart, daemon):
+    result = restart(state="started")
+    assert (result["changed"], result["restarted"]) == (False, False)
+    assert daemon.calls() == [f"systemctl is-active {UNIT}"]
+
+
+@pytest.mark.parametrize("active", ["failed", "inactive", "activating"])
+def test_started_resets_the_start_limit_and_starts_a_daemon_that_is_not_active(restart, daemon, active):
+    # "failed" is what a unit shows after its start limit was hit (a daemon
+    # killed several times): a plain `systemctl start` would be refused.
+    daemon.behave(active=active)
+    result = restart(state="started")
+    assert (result["changed"], result["restarted"]) == (True, True)
+    assert daemon.calls() == [f"systemctl is-active {UNIT}", *RESTART_CALLS]
+    assert result["downtime"] >= 0
+
+
+def test_started_in_check_mode_only_reports(restart, daemon):
+    daemon.behave(active="failed")
+    result = restart(state="started", check_mode=True)
+    assert (result["changed"], result["restarted"]) == (True, True)
+    assert daemon.calls() == [f"systemctl is-active {UNIT}"]

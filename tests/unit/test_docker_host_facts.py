@@ -23,6 +23,8 @@ from docker_host_facts import (
     inputs_mark,
     installed_packages,
     parse_daemon_json,
+    proc_net_listeners,
+    socket_owners,
     unit_state,
 )
 
@@ -204,6 +206,82 @@ CONTAINERS = [
     },
 ]
 
+# What dockerd answers about the Flask app's image and container, as the
+# Engine API (v1.41+) has them: GET /images/REF/json, /distribution/REF/json
+# and /containers/NAME/json. The image was pulled by tag, so its RepoDigests
+# hold the digest the registry served then.
+FLASK_IMAGE = "digitalocean/flask-helloworld:latest"
+FLASK_IMAGE_ID = "sha256:" + "c" * 64
+FLASK_DIGEST = "sha256:" + "e" * 64
+NEW_DIGEST = "sha256:" + "f" * 64
+IMAGE_INSPECT = {
+    "Id": FLASK_IMAGE_ID,
+    "RepoTags": [FLASK_IMAGE],
+    "RepoDigests": ["digitalocean/flask-helloworld@" + FLASK_DIGEST],
+    "Parent": "",
+    "Created": "2019-06-11T21:19:37.617722935Z",
+    "Architecture": "amd64",
+    "Os": "linux",
+    "Size": 703394963,
+    "Config": {"Cmd": ["python", "app.py"], "ExposedPorts": {"5000/tcp": {}}},
+    "RootFS": {"Type": "layers", "Layers": ["sha256:" + "1" * 64, "sha256:" + "2" * 64]},
+}
+NO_SUCH_IMAGE = {"message": f"No such image: {FLASK_IMAGE}"}
+
+
+def _distribution(digest):
+    return {
+        "Descriptor": {
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "digest": digest,
+            "size": 3459,
+        },
+        "Platforms": [{"architecture": "amd64", "os": "linux"}],
+    }
+
+
+CONTAINER_INSPECT = {
+    "Id": "8dfafdbc3a40" + "0" * 52,
+    "Created": "2024-06-01T12:00:00.000000000Z",
+    "Path": "python",
+    "Args": ["app.py"],
+    "State": {
+        "Status": "running",
+        "Running": True,
+        "Paused": False,
+        "Restarting": False,
+        "OOMKilled": False,
+        "Dead": False,
+        "Pid": 4242,
+        "ExitCode": 0,
+        "Error": "",
+        "StartedAt": "2024-06-01T12:00:01.000000000Z",
+        "FinishedAt": "0001-01-01T00:00:00Z",
+    },
+    "Image": FLASK_IMAGE_ID,
+    "Name": "/flaskapp",
+    "RestartCount": 0,
+    "HostConfig": {
+        "NetworkMode": "default",
+        "PortBindings": {"5000/tcp": [{"HostIp": ANY_IPV4, "HostPort": "1337"}]},
+        "RestartPolicy": {"Name": "unless-stopped", "MaximumRetryCount": 0},
+        "AutoRemove": False,
+    },
+    "Config": {"Hostname": "8dfafdbc3a40", "Image": FLASK_IMAGE, "ExposedPorts": {"5000/tcp": {}}},
+    "NetworkSettings": {
+        "Ports": {"5000/tcp": [{"HostIp": ANY_IPV4, "HostPort": "1337"}]},
+        "Networks": {"bridge": {"IPAddress": "172.17.0.2"}},
+    },
+}
+NO_SUCH_CONTAINER = {"message": "No such container: flaskapp"}
+
+# The routes of a daemon that has the current image and runs the container.
+CURRENT = {
+    f"/images/{FLASK_IMAGE}/json": (200, IMAGE_INSPECT),
+    f"/distribution/{FLASK_IMAGE}/json": (200, _distribution(FLASK_DIGEST)),
+    "/containers/flaskapp/json": (200, CONTAINER_INSPECT),
+}
+
 
 # ---------------------------------------------------------------- parsers
 
@@ -256,6 +334,122 @@ def test_addresses_are_sorted_and_unique():
         {"ifname": "eth0.1", "addr_info": [{"family": "inet", "local": "10.0.0.9", "scope": "global"}]},
     ]
     assert addresses(json.dumps(interfaces)) == (["10.0.0.10", "10.0.0.9"], [])
+
+
+# /proc/net/tcp as the kernel prints it (lines padded with trailing blanks):
+# addresses as 32-bit words in host (little-endian) order, ports in hex
+# (0539 = 1337, 1F90 = 8080), state 0A = LISTEN, 01 = ESTABLISHED, the
+# inode in the tenth column. The last two rows are malformed.
+PROC_NET_TCP = """\
+  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000:0539 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4730252 1 00000000d893970c 100 0 0 10 0
+   1: 0100007F:0539 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 4730311 1 0000000041b2c7e3 100 0 0 10 0
+   2: 0300A8C0:0539 6400A8C0:D431 01 00000000:00000000 02:000AFC5A 00000000     0        0 4731877 2 00000000a1f0e36b 20 4 30 10 -1
+   3: 00000000:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1680 1 00000000935b9749 100 0 0 10 0
+   4: 0100007F:0539 0100007F:CA82 06 00000000:00000000 03:00000756 00000000     0        0 0 3 000000006503522d
+   5: 0100007F:0539 00000000:0000 0A 00000000:00000000
+   6: ZZ00007F:0539 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4730999 1 0000000000000000 100 0 0 10 0
+"""  # noqa: E501 - rows as the kernel prints them
+
+# /proc/net/tcp6: each address four 32-bit words, each in host order, so
+# ::1 is 00000000000000000000000001000000 and ::ffff:127.0.0.1 ends in
+# FFFF0000 0100007F. The last row is malformed (a 6-byte address).
+PROC_NET_TCP6 = """\
+  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000000000000000000000000000:0539 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4730253 1 000000003c8d1f2a 100 0 0 10 0
+   1: 00000000000000000000000001000000:0539 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 4730312 1 00000000f0a1b2c3 100 0 0 10 0
+   2: 0000000000000000FFFF00000100007F:0539 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 4730313 1 00000000f0a1b2c4 100 0 0 10 0
+   3: 00000000000000000000000001000000:0539 00000000000000000000000001000000:9C40 01 00000000:00000000 00:00000000 00000000  1000        0 4730400 1 00000000f0a1b2c5 20 4 30 10 -1
+   4: 00000000000000000000000000000000:1F90 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1681 1 00000000935b974a 100 0 0 10 0
+   5: 000000000000000000000000:0539 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4730500 1 0000000000000000 100 0 0 10 0
+"""  # noqa: E501 - rows as the kernel prints them
+
+
+def _comm():
+    """This process's name as /proc has it (what the module reports)."""
+    with open("/proc/self/comm", encoding="utf-8") as handle:
+        return handle.read().strip()
+
+
+def test_proc_net_listeners_keeps_the_listening_sockets_on_the_ports_asked():
+    assert proc_net_listeners(PROC_NET_TCP, {1337}) == [
+        (1337, ANY_IPV4, "4730252"),
+        (1337, "127.0.0.1", "4730311"),
+    ]
+    assert proc_net_listeners(PROC_NET_TCP, [8080]) == [(8080, ANY_IPV4, "1680")]
+    assert proc_net_listeners(PROC_NET_TCP, {1337, 8080}) == [
+        (1337, ANY_IPV4, "4730252"),
+        (1337, "127.0.0.1", "4730311"),
+        (8080, ANY_IPV4, "1680"),
+    ]
+
+
+def test_proc_net_listeners_reads_ipv6_addresses():
+    assert proc_net_listeners(PROC_NET_TCP6, {1337}, ipv6=True) == [
+        (1337, "::", "4730253"),
+        (1337, "::1", "4730312"),
+        (1337, "::ffff:127.0.0.1", "4730313"),
+    ]
+    assert proc_net_listeners(PROC_NET_TCP6, {8080}, ipv6=True) == [(8080, "::", "1681")]
+
+
+@pytest.mark.parametrize(
+    ("text", "ports", "ipv6"),
+    [
+        (PROC_NET_TCP, {5000}, False),  # nothing on that port
+        (PROC_NET_TCP, set(), False),  # no port asked
+        (PROC_NET_TCP.splitlines()[0], {1337}, False),  # the header only
+        ("", {1337}, False),
+        (PROC_NET_TCP6, {5000}, True),
+    ],
+    ids=["other-port", "no-port", "header-only", "empty", "ipv6-other-port"],
+)
+def test_proc_net_listeners_finds_nothing(text, ports, ipv6):
+    assert proc_net_listeners(text, ports, ipv6=ipv6) == []
+
+
+def test_proc_net_listeners_of_this_hosts_tables_has_a_socket_listening_here():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        with open("/proc/net/tcp", encoding="utf-8") as handle:
+            found = proc_net_listeners(handle.read(), {port})
+        assert found == [(port, "127.0.0.1", str(os.fstat(sock.fileno()).st_ino))]
+
+
+def test_socket_owners_finds_this_process_by_its_socket_inode():
+    comm = _comm()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        inode = str(os.fstat(sock.fileno()).st_ino)
+        assert socket_owners({inode}) == {inode: (comm, os.getpid())}
+        assert socket_owners([inode, "999999999"]) == {inode: (comm, os.getpid())}
+
+
+def test_socket_owners_of_no_or_unknown_inodes_is_empty(tmp_path):
+    assert socket_owners(set()) == {}
+    assert socket_owners({"999999999"}) == {}  # no process has such a socket
+    assert socket_owners({"1"}, proc=str(tmp_path)) == {}  # an empty /proc
+
+
+def test_socket_owners_reads_a_proc_tree(tmp_path):
+    # A /proc-like tree: pid 4242 (docker-proxy) holds socket 4730252 among
+    # other files, pid 7 one the test does not ask about; "self" and
+    # "net" are no process, pid 99 has vanished (no fd directory).
+    for pid, comm, targets in [
+        ("4242", "docker-proxy\n", ["/dev/null", "socket:[4730252]", "pipe:[123]"]),
+        ("7", "sshd\n", ["socket:[1680]"]),
+    ]:
+        (tmp_path / pid / "fd").mkdir(parents=True)
+        (tmp_path / pid / "comm").write_text(comm)
+        for fd, target in enumerate(targets):
+            (tmp_path / pid / "fd" / str(fd)).symlink_to(target)
+    (tmp_path / "net").mkdir()
+    (tmp_path / "self").symlink_to("4242")
+    (tmp_path / "99").mkdir()
+    assert socket_owners({"4730252", "4730311"}, proc=str(tmp_path)) == {"4730252": ("docker-proxy", 4242)}
 
 
 @pytest.mark.parametrize(
@@ -351,11 +545,14 @@ def test_file_state_of_a_missing_path(tmp_path, name):
 
 
 class _EngineHandler(http.server.BaseHTTPRequestHandler):
-    """Answers GET /containers/json?all=1 like dockerd; everything else is 404."""
+    """Answers GET /containers/json?all=1 and the server's routes (the raw
+    request path -> (status, body)) like dockerd; everything else is 404."""
 
     def do_GET(self):
         self.server.paths.append(self.path)
-        if self.path == "/containers/json?all=1":
+        if self.path in self.server.routes:
+            status, body = self.server.routes[self.path]
+        elif self.path == "/containers/json?all=1":
             status, body = self.server.status, self.server.body
         else:
             status, body = 404, {"message": "page not found"}
@@ -379,13 +576,15 @@ class _UnixEngineServer(socketserver.ThreadingUnixStreamServer):
 
 @pytest.fixture
 def engine(short_tmp):
-    """A real HTTP server on a Unix socket answering the container list:
-    ``start(body=CONTAINERS, status=200, available=True)`` returns it."""
+    """A real HTTP server on a Unix socket answering the container list and
+    the given routes (path -> (status, body)):
+    ``start(body=CONTAINERS, status=200, available=True, routes=None)`` returns it."""
     servers = []
 
-    def start(body=CONTAINERS, *, status=200, available=True):
+    def start(body=CONTAINERS, *, status=200, available=True, routes=None):
         server = _UnixEngineServer(str(short_tmp / "docker.sock"), _EngineHandler)
         server.body, server.status, server.available, server.paths = body, status, available, []
+        server.routes = dict(routes or {})
         threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         servers.append(server)
         return server
@@ -471,6 +670,9 @@ def test_reports_the_host_read_only(run, paths, tmp_path):
         "stash_pending",
         "unit",
         "containers",
+        "images",
+        "inspected",
+        "listening",
     }
     assert facts["packages"]["dockerlab-no-such-package"] is None
     assert facts["packages"]["dpkg"]  # Debian 12: dpkg is always installed
@@ -514,6 +716,8 @@ def test_reports_the_host_read_only(run, paths, tmp_path):
     assert not [address for address in facts["ipv6"] if address.startswith("fe80:")]
     assert facts["stash_pending"] == [str(daemon_json)]
     assert facts["containers"] is None  # not asked for
+    assert (facts["images"], facts["inspected"]) == ({}, {})  # not asked for either
+    assert facts["listening"] == {}  # no ports asked for
     assert {path: (path.read_bytes(), os.stat(path).st_mtime_ns) for path in watched} == before
 
 
@@ -587,10 +791,48 @@ def test_containers_are_listed_from_the_engine_api(run, engine):
             "state": "running",
             "image": "digitalocean/flask-helloworld:latest",
             "labels": {"dockerlab.role": "app", "com.docker.compose.project": "lab"},
+            "published": [{"ip": ANY_IPV4, "port": 8080, "type": "tcp"}],
         },
-        {"name": "dockerlab-registry", "state": "exited", "image": "registry:2", "labels": {}},
+        {
+            "name": "dockerlab-registry",
+            "state": "exited",
+            "image": "registry:2",
+            "labels": {},
+            "published": [],
+        },
     ]
     assert server.paths == ["/containers/json?all=1"]
+
+
+def test_published_ports_are_the_bound_ones_sorted_by_port_and_address(run, engine):
+    # As dockerd lists them: an exposed port that is not published has no
+    # IP and no PublicPort; -p 8081:80 on a dual-stack host gives one entry
+    # per address family; -p 127.0.0.1:443:443 one on loopback.
+    web = {
+        **CONTAINERS[0],
+        "Names": ["/web"],
+        "Ports": [
+            {"IP": "::", "PrivatePort": 80, "PublicPort": 8081, "Type": "tcp"},
+            {"PrivatePort": 5000, "Type": "tcp"},
+            {"IP": "127.0.0.1", "PrivatePort": 443, "PublicPort": 443, "Type": "tcp"},
+            {"IP": ANY_IPV4, "PrivatePort": 80, "PublicPort": 8081, "Type": "tcp"},
+            {"IP": ANY_IPV4, "PrivatePort": 53, "PublicPort": 8081, "Type": "udp"},
+        ],
+    }
+    exposed_only = {**CONTAINERS[0], "Names": ["/worker"], "Ports": [{"PrivatePort": 5000, "Type": "tcp"}]}
+    no_ports = {**CONTAINERS[1], "Ports": None}
+    engine([web, exposed_only, no_ports])
+    containers = {c["name"]: c["published"] for c in facts_of(run(containers=True))["containers"]}
+    assert containers == {
+        "web": [
+            {"ip": "127.0.0.1", "port": 443, "type": "tcp"},
+            {"ip": ANY_IPV4, "port": 8081, "type": "tcp"},
+            {"ip": "::", "port": 8081, "type": "tcp"},
+            {"ip": ANY_IPV4, "port": 8081, "type": "udp"},
+        ],
+        "worker": [],
+        "dockerlab-registry": [],
+    }
 
 
 def test_a_daemon_without_containers_gives_an_empty_list(run, engine):
@@ -626,6 +868,162 @@ def test_containers_are_unknown_when_the_socket_file_has_no_listener(run, paths)
 def test_containers_are_unknown_when_the_daemon_does_not_answer_a_list(run, engine, server):
     engine(**server)
     assert facts_of(run(containers=True))["containers"] is None
+
+
+# ------------------------------------------- images and inspected containers
+
+
+def test_an_up_to_date_image_and_its_container_are_reported(run, engine):
+    engine(routes=CURRENT)
+    facts = facts_of(run(images=[FLASK_IMAGE], inspect=["flaskapp"]))
+    assert facts["images"] == {
+        FLASK_IMAGE: {
+            "id": FLASK_IMAGE_ID,
+            "repo_digests": ["digitalocean/flask-helloworld@" + FLASK_DIGEST],
+            "registry_digest": FLASK_DIGEST,
+            "registry_error": "",
+        }
+    }
+    assert facts["inspected"] == {
+        "flaskapp": {
+            "image_id": FLASK_IMAGE_ID,
+            "status": "running",
+            "restart_policy": "unless-stopped",
+            "port_bindings": {"5000/tcp": [{"HostIp": ANY_IPV4, "HostPort": "1337"}]},
+        }
+    }
+    assert facts["containers"] is None  # not asked for
+
+
+def test_a_new_image_behind_the_tag_shows_as_another_registry_digest(run, engine):
+    engine(routes={**CURRENT, f"/distribution/{FLASK_IMAGE}/json": (200, _distribution(NEW_DIGEST))})
+    image = facts_of(run(images=[FLASK_IMAGE]))["images"][FLASK_IMAGE]
+    assert image["registry_digest"] == NEW_DIGEST
+    assert image["registry_error"] == ""
+    assert [d.rpartition("@")[2] for d in image["repo_digests"]] == [FLASK_DIGEST]
+
+
+def test_an_image_not_pulled_has_no_id_but_a_registry_digest(run, engine):
+    engine(routes={**CURRENT, f"/images/{FLASK_IMAGE}/json": (404, NO_SUCH_IMAGE)})
+    assert facts_of(run(images=[FLASK_IMAGE]))["images"] == {
+        FLASK_IMAGE: {
+            "id": None,
+            "repo_digests": [],
+            "registry_digest": FLASK_DIGEST,
+            "registry_error": "",
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [
+        (404, "manifest unknown"),
+        (
+            500,
+            'Get "https://registry-1.docker.io/v2/": dial tcp: lookup registry-1.docker.io '
+            "on 127.0.0.53:53: server misbehaving",
+        ),
+    ],
+    ids=["manifest-unknown", "registry-unreachable"],
+)
+def test_a_registry_error_leaves_the_digest_unknown_with_the_message(run, engine, status, message):
+    engine(routes={**CURRENT, f"/distribution/{FLASK_IMAGE}/json": (status, {"message": message})})
+    assert facts_of(run(images=[FLASK_IMAGE]))["images"] == {
+        FLASK_IMAGE: {
+            "id": FLASK_IMAGE_ID,
+            "repo_digests": ["digitalocean/flask-helloworld@" + FLASK_DIGEST],
+            "registry_digest": None,
+            "registry_error": message,
+        }
+    }
+
+
+def test_a_stopped_container_with_another_policy_and_ports_is_reported_as_it_is(run, engine):
+    stopped = {
+        **CONTAINER_INSPECT,
+        "Image": "sha256:" + "d" * 64,
+        "State": {**CONTAINER_INSPECT["State"], "Status": "exited", "Running": False, "ExitCode": 137},
+        "HostConfig": {
+            **CONTAINER_INSPECT["HostConfig"],
+            "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+            "PortBindings": {"5000/tcp": [{"HostIp": "::1", "HostPort": "8080"}]},
+        },
+    }
+    engine(routes={"/containers/flaskapp/json": (200, stopped)})
+    assert facts_of(run(inspect=["flaskapp"]))["inspected"] == {
+        "flaskapp": {
+            "image_id": "sha256:" + "d" * 64,
+            "status": "exited",
+            "restart_policy": "no",
+            "port_bindings": {"5000/tcp": [{"HostIp": "::1", "HostPort": "8080"}]},
+        }
+    }
+
+
+def test_a_container_without_published_ports_has_empty_bindings(run, engine):
+    bare = {**CONTAINER_INSPECT, "HostConfig": {"NetworkMode": "default", "PortBindings": None}}
+    engine(routes={"/containers/flaskapp/json": (200, bare)})
+    assert facts_of(run(inspect=["flaskapp"]))["inspected"]["flaskapp"] == {
+        "image_id": FLASK_IMAGE_ID,
+        "status": "running",
+        "restart_policy": "",
+        "port_bindings": {},
+    }
+
+
+def test_a_missing_container_is_null(run, engine):
+    engine(routes={"/containers/flaskapp/json": (404, NO_SUCH_CONTAINER)})
+    assert facts_of(run(inspect=["flaskapp", "dockerlab-absent"]))["inspected"] == {
+        "flaskapp": None,
+        "dockerlab-absent": None,  # the server's "page not found": also no such container
+    }
+
+
+def test_the_engine_api_paths_requested(run, engine):
+    server = engine(routes=CURRENT)
+    pinned = f"localhost:5000/dockerlab/flask@{FLASK_DIGEST}"
+    # "my app" is no valid container name: it only shows that names are quoted.
+    run(images=[FLASK_IMAGE, pinned], inspect=["flaskapp", "my app"])
+    assert server.paths == [
+        "/images/digitalocean/flask-helloworld:latest/json",
+        "/distribution/digitalocean/flask-helloworld:latest/json",
+        f"/images/localhost:5000/dockerlab/flask@{FLASK_DIGEST}/json",
+        f"/distribution/localhost:5000/dockerlab/flask@{FLASK_DIGEST}/json",
+        "/containers/flaskapp/json",
+        "/containers/my%20app/json",
+    ]
+
+
+def test_images_and_inspected_are_empty_when_not_asked(run, engine):
+    server = engine(routes=CURRENT)
+    facts = facts_of(run())
+    assert facts["images"] == {}
+    assert facts["inspected"] == {}
+    assert server.paths == []  # the daemon is not asked at all
+
+
+def test_images_and_inspected_are_unknown_when_nothing_listens(run, paths):
+    assert not paths["socket"].exists()
+    facts = facts_of(run(images=[FLASK_IMAGE], inspect=["flaskapp"]))
+    assert facts["images"] is None
+    assert facts["inspected"] is None
+
+
+def test_images_and_inspected_are_unknown_when_the_daemon_closes_unanswered(run, engine):
+    server = engine(routes=CURRENT, available=False)
+    facts = facts_of(run(images=[FLASK_IMAGE], inspect=["flaskapp"]))
+    assert (facts["images"], facts["inspected"]) == (None, None)
+    assert server.paths == []
+
+
+def test_images_and_inspected_are_read_in_check_mode_too(run, engine):
+    engine(routes=CURRENT)
+    args = {"images": [FLASK_IMAGE], "inspect": ["flaskapp"], "containers": True}
+    checked = run(check_mode=True, **args)
+    assert checked == run(**args)
+    assert facts_of(checked)["images"][FLASK_IMAGE]["registry_digest"] == FLASK_DIGEST
+    assert facts_of(checked)["inspected"]["flaskapp"]["status"] == "running"
 
 
 def test_addresses_leave_out_dockers_own_bridges():
@@ -673,3 +1071,47 @@ def test_unit_state_reads_the_vendor_exec_start_and_overriding_dropins(tmp_path,
     }
     monkeypatch.setattr(docker_host_facts, "UNIT_DIRS", (str(tmp_path / "none"),))
     assert unit_state("docker.service", str(etc))["file"] is None
+
+
+# ------------------------------------------------------- listening ports
+
+
+def test_listening_reports_the_owner_of_a_listening_socket_and_a_free_port(run, free_port):
+    comm = _comm()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        assert port != free_port
+        listening = facts_of(run(ports=[port, free_port]))["listening"]
+    assert listening == {
+        str(port): [{"address": "127.0.0.1", "process": comm, "pid": os.getpid()}],
+        str(free_port): [],
+    }
+
+
+def test_listening_reports_ipv6_sockets_too(run):
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 in this Python")
+    with socket.socket(socket.AF_INET6) as sock:
+        try:
+            sock.bind(("::1", 0))
+        except OSError as exc:
+            pytest.skip(f"no IPv6 loopback here: {exc}")
+        sock.listen()
+        port = sock.getsockname()[1]
+        listening = facts_of(run(ports=[port]))["listening"]
+    assert listening == {str(port): [{"address": "::1", "process": _comm(), "pid": os.getpid()}]}
+
+
+def test_listening_counts_a_port_asked_twice_once(run, free_port):
+    assert facts_of(run(ports=[free_port, free_port]))["listening"] == {str(free_port): []}
+
+
+def test_listening_is_read_in_check_mode_too(run):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        checked = facts_of(run(ports=[port], check_mode=True))["listening"]
+    assert checked[str(port)][0]["pid"] == os.getpid()

@@ -1,0 +1,155 @@
+# Copyright: contributors to dockerlab
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters of the flask_app role.
+
+``dockerlab_flask_drift`` compares what docker_host_facts read (options
+``images`` and ``inspect``) with the container flask_app wants, and names the
+first difference: the role pulls and (re)creates only when there is one, so
+that a converged host costs no community.docker module run at all.
+
+``dockerlab_flask_host_errors`` says, from the same read (plus ``ports`` and
+``containers``), what would make the deployment fail half-way: the host port
+held by another program or container, an image that exists nowhere. The role
+refuses those in preflight, before anything changes.
+"""
+
+DOCUMENTATION = r"""
+name: dockerlab_flask_drift
+short_description: Why the Flask container is not as wanted ("" when it is)
+description:
+  - Takes the fact of M(docker_host_facts) read with O(images) and O(inspect)
+    and returns a short reason (a new image behind the tag, no container, a
+    stopped one, another restart policy or other published ports), or an
+    empty string when pulling and running it would change nothing.
+positional: image, name, restart_policy, bind_address, host_port, container_port
+notes:
+  - The same file has C(dockerlab_flask_host_errors(facts, image, name,
+    bind_address, host_port)), the list of reasons to refuse the inputs on
+    this host (the port taken by another program or container, an image
+    found nowhere).
+options:
+  _input:
+    description: The fact of docker_host_facts.
+    type: dict
+    required: true
+"""
+
+
+def _digest(repo_digest):
+    return repo_digest.rpartition("@")[2]
+
+
+def dockerlab_flask_drift(facts, image, name, restart_policy, bind_address, host_port, container_port):
+    images = (facts or {}).get("images")
+    inspected = (facts or {}).get("inspected")
+    if not isinstance(images, dict) or not isinstance(inspected, dict):
+        return "the daemon did not answer"
+    if image not in images or name not in inspected:
+        return "not read yet"
+    state = images[image] or {}
+    if not state.get("id"):
+        return "the image is not pulled"
+    if not state.get("registry_digest"):
+        # Unknown is not "current": the pull says what is wrong.
+        why = state.get("registry_error") or "no answer"
+        return f"the registry did not say which image the tag names ({why})"
+    if state["registry_digest"] not in [_digest(d) for d in state.get("repo_digests") or []]:
+        return "the registry has a new image behind the tag"
+    container = inspected[name]
+    if not container:
+        return "there is no container " + name
+    if container.get("image_id") != state["id"]:
+        return "the container runs another image"
+    if container.get("status") != "running":
+        return f"the container is {container.get('status') or 'not running'}"
+    if container.get("restart_policy") != restart_policy:
+        return f"the restart policy is '{container.get('restart_policy')}'"
+    wanted = {f"{container_port}/tcp": [{"HostIp": str(bind_address), "HostPort": str(host_port)}]}
+    if container.get("port_bindings") != wanted:
+        return "the published ports differ"
+    return ""
+
+
+WILDCARDS = ("0.0.0.0", "::")  # noqa: S104 - addresses compared, nothing binds here
+
+
+def _overlaps(address, bind_address):
+    return address in WILDCARDS or bind_address in WILDCARDS or address == bind_address
+
+
+def _our_addresses(facts, name, host_port):
+    """The host addresses where the role's own running container publishes
+    host_port (its docker-proxy listens there): those sockets are not in the way."""
+    container = ((facts or {}).get("inspected") or {}).get(name) or {}
+    if container.get("status") != "running":
+        return set()
+    bindings = container.get("port_bindings") or {}
+    return {
+        b.get("HostIp") or "0.0.0.0"  # noqa: S104 - Docker's empty HostIp means every address
+        for key, items in bindings.items()
+        if str(key).endswith("/tcp")
+        for b in items or []
+        if str(b.get("HostPort")) == str(host_port)
+    }
+
+
+def _ours(item, addresses):
+    """A listener of the role's own container: docker-proxy (or dockerd) on
+    one of its addresses (an IPv4 wildcard binding also listens on ::)."""
+    if item.get("process") not in ("docker-proxy", "dockerd"):
+        return False
+    address = item.get("address", "")
+    return address in addresses or (address == "::" and WILDCARDS[0] in addresses)
+
+
+def _holder(item):
+    if item.get("pid") is None:
+        return f"a process this run may not name (run as root to see it) on {item.get('address')}"
+    return f"{item.get('process', '?')} (pid {item.get('pid')}) on {item.get('address')}"
+
+
+def dockerlab_flask_host_errors(facts, image, name, bind_address, host_port):
+    """Messages (empty when none) naming the variable and the fix."""
+    facts = facts or {}
+    errors = []
+    port = str(host_port)
+    holders = [
+        f"container {c['name']}"
+        for c in facts.get("containers") or []
+        if c.get("name") != name
+        and c.get("state") == "running"
+        and any(
+            str(p.get("port")) == port
+            and p.get("type", "tcp") == "tcp"
+            and _overlaps(p.get("ip", ""), bind_address)
+            for p in c.get("published") or []
+        )
+    ]
+    if not holders:
+        ours = _our_addresses(facts, name, host_port)
+        holders = [
+            _holder(item)
+            for item in (facts.get("listening") or {}).get(port) or []
+            if _overlaps(item.get("address", ""), bind_address) and not _ours(item, ours)
+        ]
+    if holders:
+        errors.append(
+            f"flask_app_host_port {port} is already in use on this host by {', '.join(holders)}. "
+            f"Choose a free port for flask_app_host_port, or stop what holds it."
+        )
+    state = (facts.get("images") or {}).get(image)
+    if state and not state.get("id") and not state.get("registry_digest"):
+        errors.append(
+            f"flask_app_image '{image}' is neither on this host nor in the registry it pulls from "
+            f"(the registry says: {state.get('registry_error') or 'nothing'}). Check the name and tag "
+            f"(e.g. digitalocean/flask-helloworld:latest), or push the image to that registry or mirror."
+        )
+    return errors
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "dockerlab_flask_drift": dockerlab_flask_drift,
+            "dockerlab_flask_host_errors": dockerlab_flask_host_errors,
+        }
