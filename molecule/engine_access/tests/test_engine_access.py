@@ -1,7 +1,7 @@
 """docker_engine and docker_access on a real lab host: real systemd, real
 dockerd, real TLS handshakes.
 
-The tests that run Ansible again (refused inputs, rollback, check mode) come
+The tests that run Ansible again (check mode, upstream, reissue) come
 last in the file and leave the host as converge left it.
 """
 
@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from labhelpers import fingerprint, host_name, journal, put_file, recap, run_playbook
+from labhelpers import host_name, journal, recap, run_playbook
 
 CONVERGE = Path(__file__).resolve().parents[1] / "converge.yml"
 DROPIN = "/etc/systemd/system/docker.service.d/dockerlab-listener.conf"
@@ -171,99 +171,12 @@ def test_client_with_a_certificate_from_another_ca_is_refused(host):
     assert result.stdout != "OK"
 
 
-# --- Ansible again: refused inputs, rollback, check mode --------------------
+# --- Ansible again: check mode, upstream repository, reissue ---------------
 
 
-@pytest.mark.parametrize(
-    ("extra_vars", "message"),
-    [
-        ({"docker_access_tcp_port": 70000}, "docker_access_tcp_port is '70000'"),
-        ({"docker_access_tcp_port": 0}, "docker_access_tcp_port is '0'"),
-        ({"docker_access_tcp_port": "abc"}, "docker_access_tcp_port"),
-        ({"docker_access_tcp": "plaintext"}, "docker_access_tcp"),
-        ({"docker_access_tcp_address": "not an address!"}, "docker_access_tcp_address is 'not an address!'"),
-        ({"docker_access_users": ["student", "nobody-here"]}, "nobody-here"),
-        ({"docker_access_tcp": "insecure"}, "docker_access_insecure_acknowledged: true"),
-        ({"docker_engine_daemon_options": ["debug"]}, "docker_engine_daemon_options"),
-        ({"docker_engine_daemon_options": {"hosts": ["tcp://0.0.0.0:2375"]}}, "Remove 'hosts'"),
-    ],
-    ids=[
-        "port-70000",
-        "port-0",
-        "port-abc",
-        "unknown-mode",
-        "bad-address",
-        "unknown-user",
-        "insecure-unacknowledged",
-        "options-not-a-dict",
-        "options-set-hosts",
-    ],
-)
-def test_bad_input_fails_before_anything_changes(host, extra_vars, message):
-    before, before_text = fingerprint(host)
-    result = run_playbook(host, CONVERGE, extra_vars)
-    after, after_text = fingerprint(host)
-    assert result.returncode != 0, result.stdout[-2000:]
-    assert message in result.stdout, result.stdout[-3000:]
-    assert after == before, f"host changed:\n{before_text}\n---\n{after_text}"
-
-
-def test_daemon_json_with_hosts_is_refused_with_the_conflict_explained(host):
-    path = "/etc/docker/daemon.json"
-    original = host.file(path).content_string
-    put_file(host, path, json.dumps({**json.loads(original), "hosts": ["unix:///var/run/docker.sock"]}))
-    try:
-        before, _ = fingerprint(host)
-        result = run_playbook(host, CONVERGE)
-        assert result.returncode != 0
-        assert "specified both as a flag and in the configuration file: hosts" in result.stdout
-        assert fingerprint(host)[0] == before
-    finally:
-        put_file(host, path, original)
-    assert host.file(path).content_string == original
-
-
-def test_invalid_daemon_json_stops_the_run_and_stays_byte_identical(host):
-    path = "/etc/docker/daemon.json"
-    original = host.file(path).content_string
-    host.run_test('printf \'{"log-level": "warn",,}\' > %s', path)
-    try:
-        before = host.run("sha256sum %s", path).stdout
-        result = run_playbook(host, CONVERGE)
-        assert result.returncode != 0
-        assert f"{path} is not valid JSON" in result.stdout
-        assert host.run("sha256sum %s", path).stdout == before
-    finally:
-        put_file(host, path, original)
-
-
-def test_option_the_daemon_refuses_is_rolled_back_and_containers_keep_serving(host):
-    host.run("docker rm -f rollback-probe")
-    host.run_test("docker run -d --name rollback-probe -p 8081:5000 digitalocean/flask-helloworld:latest")
-    host.run_test(
-        "for i in $(seq 50); do curl -fsS http://127.0.0.1:8081/ && exit 0; sleep 0.2; done; exit 1"
-    )
-    daemon_json = host.file("/etc/docker/daemon.json").content_string
-    try:
-        result = run_playbook(
-            host, CONVERGE, {"docker_engine_daemon_options": {"dockerlab-no-such-option": True}}
-        )
-        assert result.returncode != 0
-        assert "rolled back" in result.stdout, result.stdout[-3000:]
-        assert "dockerlab-no-such-option" in result.stdout  # the daemon's own words
-        assert host.run("systemctl is-active docker.service").stdout.strip() == "active", journal(host)
-        assert host.file("/etc/docker/daemon.json").content_string == daemon_json
-        assert (
-            host.run(
-                f"{CURL_TLS} --cacert {TLS}/ca.pem --cert /root/.docker/cert.pem --key /root/.docker/key.pem"
-            ).stdout
-            == "OK"
-        )
-        page = host.run("curl -fsS --max-time 5 http://127.0.0.1:8081/")
-        assert page.rc == 0, page.stderr
-        assert page.stdout == "Hello World!"
-    finally:
-        host.run("docker rm -f rollback-probe")
+# Refused inputs, daemon.json conflicts and the rollback of an option the
+# daemon refuses are cases of the faults scenario (molecule/faults), with
+# flaskapp running.
 
 
 def test_check_mode_on_the_converged_host_reports_no_change(host):

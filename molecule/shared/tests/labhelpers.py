@@ -11,7 +11,9 @@ import hashlib
 import json
 import os
 import re
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[3]
@@ -23,10 +25,9 @@ def host_name(host):
     return host.backend.host
 
 
-def run_playbook(host, playbook, extra_vars=None, check=False, timeout=600):
-    """Run a playbook against this one host with the scenario's inventory.
-
-    Returns the CompletedProcess (stdout holds Ansible's output)."""
+def playbook_command(host, playbook, extra_vars=None, check=False):
+    """(argv, env) of ansible-playbook against this one host with the
+    scenario's inventory, the project's ansible.cfg and the tests' own CA."""
     cmd = [
         "ansible-playbook",
         "--inventory",
@@ -44,14 +45,60 @@ def run_playbook(host, playbook, extra_vars=None, check=False, timeout=600):
         "ANSIBLE_CONFIG": str(PROJECT / "ansible.cfg"),
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_FORCE_COLOR": "0",  # Molecule forces colour for its own runs
+        "PYTHONUNBUFFERED": "1",  # each line as it happens (run_playbook_until reads them)
         # The tests' own CA, as in .config/molecule/config.yml: never the lab's.
-        "DOCKERLAB_PKI_DIR": os.environ.get(
-            "DOCKERLAB_PKI_DIR", str(Path.home() / ".dockerlab" / "pki-molecule")
-        ),
+        "DOCKERLAB_PKI_DIR": pki_dir(),
     }
+    return cmd, env
+
+
+def pki_dir():
+    """The controller's PKI directory the scenarios use."""
+    return os.environ.get("DOCKERLAB_PKI_DIR", str(Path.home() / ".dockerlab" / "pki-molecule"))
+
+
+def run_playbook(host, playbook, extra_vars=None, check=False, timeout=600):
+    """Run a playbook against this one host with the scenario's inventory.
+
+    Returns the CompletedProcess (stdout holds Ansible's output)."""
+    cmd, env = playbook_command(host, playbook, extra_vars, check)
     return subprocess.run(
         cmd, capture_output=True, text=True, timeout=timeout, env=env, check=False, cwd=PROJECT
     )
+
+
+def run_playbook_until(host, playbook, marker, delay=0.3, extra_vars=None, timeout=300):
+    """Run a playbook and SIGKILL it (its whole process group, as a killed CI
+    job or a closed terminal would) ``delay`` seconds after a line containing
+    ``marker`` appears. Returns (killed, output): killed is False when the
+    run ended before the marker."""
+    cmd, env = playbook_command(host, playbook, extra_vars)
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=PROJECT,
+        start_new_session=True,
+    )
+    lines = []
+    deadline = time.monotonic() + timeout
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if marker in line:
+                time.sleep(delay)
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=30)
+                return True, "".join(lines)
+            if time.monotonic() > deadline:
+                break
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+    return False, "".join(lines)
 
 
 def recap(output, host):
