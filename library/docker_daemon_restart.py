@@ -11,6 +11,12 @@ description:
     counter, restarts the daemon, then waits until C(GET /_ping) answers on the
     Unix socket and, when O(tls) is given, on the TLS listener with a client
     certificate, within O(timeout) seconds.
+  - A daemon that answers but wrote in its journal, since the restart, that it
+    could not create its bridge network, or that had the default bridge
+    network (docker0) before and lacks it a few seconds after answering,
+    counts as having refused the configuration. dockerd 20.10 and 26.1 with
+    live-restore come up that way, only warning, when they cannot set up the
+    bridge (e.g. userland-proxy false on a read-only /proc/sys).
   - If the daemon does not come back, restores the files saved in the rollback
     stash by M(docker_daemon_config) and M(docker_daemon_listener) (the last
     versions the daemon ran with), reloads, restarts again and fails with the
@@ -149,14 +155,31 @@ daemon_error:
   sample: 'failed to start daemon: the following directives don''t match any configuration option: bogus'
 """
 
+import http.client
+import re
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.dockerlab_api import ping_tls, ping_unix
+from ansible.module_utils.dockerlab_api import UnixHTTPConnection, ping_tls, ping_unix, request
 from ansible.module_utils.dockerlab_files import Stash
 
 _ERROR_MARKERS = ("failed to start daemon", "level=fatal", "level=error", "unable to", "failed")
 _NOISE_MARKERS = ("level=info", "level=warning", "level=debug")
+# Warnings that mean the daemon came up broken, quoted even so.
+_BROKEN_MARKERS = ("could not create bridge network", "Unable to enable local routing")
+# journalctl --output short-unix: "1732851399.052225 HOST dockerd[4644]: MESSAGE".
+JOURNAL_LINE = re.compile(r"^(\d+(?:\.\d+)?) \S+ [^:]+: (.*)$")
+# After /_ping answers, how long the default bridge may take to appear.
+BRIDGE_GRACE = 5.0
+
+
+def bridge_exists(socket_path):
+    """Whether the daemon has its default bridge network (docker0)."""
+    try:
+        status, _ = request(UnixHTTPConnection(socket_path, timeout=2), "GET", "/networks/bridge")
+    except (OSError, http.client.HTTPException):
+        return False
+    return status == 200
 
 
 def error_lines(journal_text, limit=5):
@@ -166,7 +189,8 @@ def error_lines(journal_text, limit=5):
     marked = [
         line
         for line in lines
-        if any(m in line.lower() for m in _ERROR_MARKERS) and not any(m in line for m in _NOISE_MARKERS)
+        if (any(m in line.lower() for m in _ERROR_MARKERS) and not any(m in line for m in _NOISE_MARKERS))
+        or any(m in line for m in _BROKEN_MARKERS)
     ]
     quiet = [line for line in lines if not any(m in line for m in _NOISE_MARKERS)]
     return (marked or quiet or lines)[-limit:]
@@ -183,6 +207,7 @@ class Restarter:
         self.params = module.params
         self.unit = self.params["unit"]
         self.stash = Stash(self.params["stash_dir"])
+        self.had_bridge = False
         self.systemctl = module.get_bin_path("systemctl", required=True)
         self.result = {
             "changed": False,
@@ -207,10 +232,20 @@ class Restarter:
 
     def wait_api(self, deadline, tls):
         """Poll until every endpoint answers or the deadline passes. Returns
-        (ok, why) where why is the last failure."""
+        (ok, why) where why is the last failure. A daemon that had its
+        default bridge network before must have it again."""
         why = "no answer"
+        answered = None
         while True:
             ok, why = ping_unix(self.params["socket"], timeout=2)
+            if ok and self.had_bridge and not bridge_exists(self.params["socket"]):
+                answered = answered or time.monotonic()
+                if time.monotonic() - answered >= BRIDGE_GRACE:
+                    return False, (
+                        "the daemon answers, but its default bridge network (docker0) did not come "
+                        "back: containers could not be started or publish ports"
+                    )
+                ok, why = False, "the default bridge network is not there yet"
             if ok and tls:
                 ok, why = ping_tls(
                     tls["host"], tls["port"], tls["ca_cert"], tls["cert"], tls["key"], timeout=2
@@ -233,19 +268,42 @@ class Restarter:
                 return False, f"systemctl daemon-reload failed: {err.strip()}"
             self.result["daemon_reload"] = True
         self.systemctl_run("reset-failed", self.unit)
+        since = time.time()
         rc, _, err = self.systemctl_run("restart", self.unit)
         if rc != 0:
             return False, f"systemctl restart {self.unit} failed: {err.strip()}"
-        return self.wait_api(time.monotonic() + self.params["timeout"], tls)
+        ok, why = self.wait_api(time.monotonic() + self.params["timeout"], tls)
+        if ok:
+            # Some refusals are only warnings: dockerd 20.10 with live-restore
+            # starts without its bridge when it cannot set it up.
+            broken = [
+                line for line in self.journal(since).splitlines() if any(m in line for m in _BROKEN_MARKERS)
+            ]
+            if broken:
+                return False, f"the daemon started, but not as configured: {broken[-1].strip()}"
+        return ok, why
 
-    def journal_errors(self, since):
+    def journal(self, since):
+        """The unit's journal messages logged at or after ``since`` (epoch
+        seconds, fractional: a restart and its rollback can share a second)."""
         journalctl = self.module.get_bin_path("journalctl")
         if not journalctl:
             return ""
+        since_second = f"@{int(since)}"
         _, out, _ = self.module.run_command(
-            [journalctl, "--unit", self.unit, "--since", f"@{int(since)}", "--no-pager", "--output", "cat"]
+            [journalctl, "--unit", self.unit, "--since", since_second, "--no-pager", "--output", "short-unix"]
         )
-        return "\n".join(error_lines(out))
+        messages = []
+        for line in out.splitlines():
+            match = JOURNAL_LINE.match(line)
+            if not match:
+                messages.append(line)  # no timestamp to go by: keep it
+            elif float(match.group(1)) >= since:
+                messages.append(match.group(2))
+        return "\n".join(messages)
+
+    def journal_errors(self, since):
+        return "\n".join(error_lines(self.journal(since)))
 
     def run(self):
         pending = self.stash.pending()
@@ -259,6 +317,7 @@ class Restarter:
         if self.module.check_mode:
             return self.result
         wall_start = time.time()
+        self.had_bridge = bridge_exists(self.params["socket"])
         start = time.monotonic()
         ok, why = self.restart_and_wait(self.params["tls"], pending)
         if ok:

@@ -384,7 +384,7 @@ def container_findings(info, socket_path, realpath=os.path.realpath):
             "AppArmor disabled",
             "SecurityOpt has apparmor=unconfined",
             "Remove apparmor=unconfined.",
-            "5.2",
+            "5.1",
         )
     all_interfaces = []
     for port, bindings in (host.get("PortBindings") or {}).items():

@@ -13,6 +13,7 @@ description:
     question.
   - "Installed Debian packages (from the dpkg status file), whether the
     service is active and enabled, daemon.json parsed (or its parse error),
+    whether /proc/sys is writable (C(proc_sys_writable)),
     the members of the docker group, the users' uid, gid and home, the
     checksum, mode and owner of given files, the host's name and global
     addresses (not those of Docker's own bridges), the files waiting in the
@@ -91,9 +92,10 @@ options:
   inspect:
     description:
       - Container names to report as C(inspected.NAME) - C(image_id),
-        C(status), C(restart_policy) and C(port_bindings) as the Engine API
-        has them (C(null) when there is no such container). C(inspected) is
-        C(null) when the daemon does not answer.
+        C(status), C(restart_policy), C(port_bindings), C(labels), C(memory)
+        (bytes), C(cpu_shares) and C(pids_limit) as the Engine API has them
+        (C(null) when there is no such container). C(inspected) is C(null)
+        when the daemon does not answer.
     type: list
     elements: str
     default: []
@@ -170,12 +172,14 @@ ansible_facts:
         containers: [{"name": "flaskapp", "state": "running", "image": "digitalocean/flask-helloworld:latest",
                       "labels": {}, "published": [{"ip": "0.0.0.0", "port": 1337, "type": "tcp"}]}]
         listening: {"1337": [{"address": "0.0.0.0", "process": "docker-proxy", "pid": 4242}]}
+        proc_sys_writable: true
         images: {"digitalocean/flask-helloworld:latest": {"id": "sha256:c00c...", "registry_error": "",
                  "repo_digests": ["digitalocean/flask-helloworld@sha256:ed4a..."],
                  "registry_digest": "sha256:ed4a..."}}
         inspected: {"flaskapp": {"image_id": "sha256:c00c...", "status": "running",
                     "restart_policy": "unless-stopped",
-                    "port_bindings": {"5000/tcp": [{"HostIp": "0.0.0.0", "HostPort": "1337"}]}}}
+                    "port_bindings": {"5000/tcp": [{"HostIp": "0.0.0.0", "HostPort": "1337"}]},
+                    "labels": {}, "memory": 134217728, "cpu_shares": 512, "pids_limit": 64}}
 """
 
 import fnmatch
@@ -319,6 +323,15 @@ def proc_net_listeners(text, ports, ipv6=False):
             continue
         out.append((port, address, fields[9]))
     return out
+
+
+def proc_sys_writable(path="/proc/sys"):
+    """Whether /proc/sys is mounted read-write (dockerd needs it for
+    userland-proxy false); None when there is no such mount."""
+    try:
+        return not os.statvfs(path).f_flag & os.ST_RDONLY
+    except OSError:
+        return None
 
 
 def socket_owners(inodes, proc="/proc"):
@@ -515,6 +528,10 @@ class HostFacts:
                 "status": (body.get("State") or {}).get("Status", ""),
                 "restart_policy": (host_config.get("RestartPolicy") or {}).get("Name", ""),
                 "port_bindings": host_config.get("PortBindings") or {},
+                "labels": (body.get("Config") or {}).get("Labels") or {},
+                "memory": host_config.get("Memory") or 0,
+                "cpu_shares": host_config.get("CpuShares") or 0,
+                "pids_limit": host_config.get("PidsLimit") or 0,
             }
         return out
 
@@ -536,6 +553,7 @@ class HostFacts:
             "images": self.images(),
             "inspected": self.inspected(),
             "listening": self.listening(),
+            "proc_sys_writable": proc_sys_writable(),
         }
         return {"changed": False, "ansible_facts": {self.params["name"]: facts}}
 

@@ -94,11 +94,18 @@ def short_tmp():
 
 
 class _PingHandler(http.server.BaseHTTPRequestHandler):
-    """Answers GET /_ping like dockerd; everything else is 404."""
+    """Answers GET /_ping like dockerd, and GET /networks/bridge (200 while
+    the server's ``bridge()`` says the default bridge exists); everything
+    else is 404."""
 
     def do_GET(self):
         if self.path == "/_ping":
             status, body = self.server.ping_status, self.server.ping_body
+        elif self.path == "/networks/bridge":
+            found = self.server.bridge()
+            status, body = (
+                (200, '{"Name":"bridge"}') if found else (404, '{"message":"network bridge not found"}')
+            )
         else:
             status, body = 404, '{"message":"page not found"}'
         payload = body.encode()
@@ -134,12 +141,13 @@ def _serve(server):
 @pytest.fixture
 def unix_ping_server():
     """Start a real HTTP server on a Unix socket:
-    ``start(path, status=200, body="OK", available=lambda: True)``."""
+    ``start(path, status=200, body="OK", available=lambda: True, bridge=lambda: False)``."""
     servers = []
 
-    def start(path, *, status=200, body="OK", available=lambda: True):
+    def start(path, *, status=200, body="OK", available=lambda: True, bridge=lambda: False):
         server = _UnixPingServer(str(path), _PingHandler)
         server.ping_status, server.ping_body, server.available = status, body, available
+        server.bridge = bridge
         servers.append(_serve(server))
         return server
 

@@ -372,3 +372,133 @@ def test_render_is_sorted_indented_and_ends_with_a_newline():
     assert (
         render({"b": 1, "a": {"d": 2, "c": 3}}) == '{\n  "a": {\n    "c": 3,\n    "d": 2\n  },\n  "b": 1\n}\n'
     )
+
+
+# ------------------------------------------------------------- remove_keys
+
+
+def test_remove_keys_removes_a_present_key_and_stashes_the_previous_version(run, paths):
+    config, stash = paths
+    before = write(config, '{"debug": true, "userns-remap": "default"}\n', 0o640)
+    result = run({"debug": True}, remove_keys=["userns-remap"])
+    assert result["changed"] is True
+    assert result["changed_keys"] == ["userns-remap"]
+    assert result["config"] == {"debug": True}
+    assert config.read_text() == '{\n  "debug": true\n}\n'
+    assert os.stat(config).st_mode & 0o7777 == 0o640
+    entry = Stash(str(stash)).entries()[str(config)]
+    assert entry == {"existed": True, "content": base64.b64encode(before).decode(), "mode": 0o640}
+
+
+def test_remove_keys_with_a_change_lists_both_keys(run, paths):
+    config, _ = paths
+    write(config, '{"debug": true, "userns-remap": "default"}\n')
+    result = run({"live-restore": True}, remove_keys=["userns-remap"])
+    assert result["changed_keys"] == ["live-restore", "userns-remap"]
+    assert json.loads(config.read_text()) == {"debug": True, "live-restore": True}
+
+
+def test_remove_keys_only_removes_top_level_keys(run, paths):
+    config, _ = paths
+    write(config, '{"log-opts": {"max-size": "10m"}}\n')
+    result = run({}, remove_keys=["max-size"])
+    assert result["changed"] is False
+    assert json.loads(config.read_text()) == {"log-opts": {"max-size": "10m"}}
+
+
+@pytest.mark.parametrize("text", ['{"debug": true}\n', None], ids=["key-absent", "file-missing"])
+def test_remove_keys_of_an_absent_key_changes_nothing(run, paths, text):
+    config, stash = paths
+    before = write(config, text) if text is not None else None
+    result = run({}, remove_keys=["userns-remap"], diff=True)
+    assert result["changed"] is False
+    assert result["changed_keys"] == []
+    assert result["diff"]["before"] == result["diff"]["after"]
+    if before is None:
+        assert not config.exists()
+        assert not config.parent.exists()
+    else:
+        assert config.read_bytes() == before
+    assert not stash.exists()
+
+
+def test_a_key_both_in_options_and_remove_keys_is_removed(run, paths):
+    config, _ = paths
+    write(config, '{"debug": true, "userns-remap": "default"}\n')
+    result = run({"userns-remap": "dockremap", "debug": True}, remove_keys=["userns-remap"])
+    assert result["changed"] is True
+    assert result["changed_keys"] == ["userns-remap"]
+    assert result["config"] == {"debug": True}
+    assert json.loads(config.read_text()) == {"debug": True}
+
+
+def test_a_key_only_in_options_and_remove_keys_is_never_written(run, paths):
+    config, stash = paths
+    before = write(config, '{"debug": true}\n')
+    result = run({"userns-remap": "default"}, remove_keys=["userns-remap"])
+    assert result["changed"] is False
+    assert result["changed_keys"] == []
+    assert config.read_bytes() == before
+    assert not stash.exists()
+
+
+def test_remove_keys_in_check_mode_reports_the_change_and_writes_nothing(run, paths):
+    config, stash = paths
+    before = write(config, '{"debug": true, "userns-remap": "default"}\n')
+    mtime = os.stat(config).st_mtime_ns
+    result = run({}, remove_keys=["userns-remap"], check_mode=True)
+    assert result["changed"] is True
+    assert result["changed_keys"] == ["userns-remap"]
+    assert result["config"] == {"debug": True}
+    assert config.read_bytes() == before
+    assert os.stat(config).st_mtime_ns == mtime
+    assert not stash.exists()
+
+
+@pytest.mark.parametrize("check_mode", [False, True], ids=["run", "check"])
+def test_remove_keys_diff_shows_the_removal(run, paths, check_mode):
+    config, _ = paths
+    write(config, '{"debug":true,"userns-remap":"default"}')
+    diff = run({}, remove_keys=["userns-remap"], diff=True, check_mode=check_mode)["diff"]
+    assert diff == {
+        "before_header": str(config),
+        "after_header": str(config),
+        "before": '{"debug":true,"userns-remap":"default"}',
+        "after": '{\n  "debug": true\n}\n',
+    }
+
+
+def test_remove_keys_second_run_reports_no_change(run, paths):
+    config, stash = paths
+    write(config, '{"debug": true, "userns-remap": "default", "icc": true}\n')
+    first = run({"icc": False}, remove_keys=["userns-remap"])
+    assert first["changed"] is True
+    assert first["changed_keys"] == ["icc", "userns-remap"]
+    written = config.read_bytes()
+    mtime = os.stat(config).st_mtime_ns
+    stashed = Stash(str(stash)).entries()
+    second = run({"icc": False}, remove_keys=["userns-remap"])
+    assert second["changed"] is False
+    assert second["changed_keys"] == []
+    assert config.read_bytes() == written
+    assert os.stat(config).st_mtime_ns == mtime
+    assert Stash(str(stash)).entries() == stashed
+
+
+def test_removing_every_key_leaves_an_empty_object(run, paths):
+    config, _ = paths
+    write(config, '{"userns-remap": "default"}\n')
+    result = run({}, remove_keys=["userns-remap", "debug"])
+    assert result["changed_keys"] == ["userns-remap"]
+    assert config.read_text() == "{}\n"
+    assert run({}, remove_keys=["userns-remap"])["changed"] is False
+
+
+def test_a_reserved_key_in_the_file_is_refused_even_when_listed_in_remove_keys(run, paths):
+    config, stash = paths
+    before = write(config, '{"hosts": ["tcp://0.0.0.0:2375"]}\n')
+    result = run({}, remove_keys=["hosts"])
+    assert result["failed"] is True
+    assert HOSTS_CONFLICT in result["msg"]
+    assert config.read_bytes() == before
+    assert not stash.exists()

@@ -57,7 +57,9 @@ FAKE_SYSTEMCTL = """\
 # dockerd, which refuses a daemon.json with keys it does not know.
 import json, os, sys, time
 
-KNOWN = {{"debug", "live-restore", "log-level", "log-opts", "registry-mirrors", "tlsverify"}}
+KNOWN = {{
+    "debug", "live-restore", "log-level", "log-opts", "registry-mirrors", "tlsverify", "userland-proxy",
+}}
 fake = os.environ["DOCKERLAB_FAKE"]
 args = sys.argv[1:]
 with open(os.path.join(fake, "calls.log"), "a") as log:
@@ -71,8 +73,10 @@ def set_state(value):
     os.replace(os.path.join(fake, "state.tmp"), os.path.join(fake, "state"))
 
 def journal(text):
+    # As journalctl --output short-unix prints it: a timestamp, the host, the unit's process.
     with open(os.path.join(fake, "journal.txt"), "a") as handle:
-        handle.write(text)
+        for line in text.splitlines():
+            handle.write(f"{{time.time():.6f}} labhost dockerd[4242]: {{line}}\\n")
 
 if args[0] == "show":
     print(behaviour.get("need_reload", "no"))
@@ -103,6 +107,20 @@ elif args[0] == "restart":
         sys.exit(1)
     if config.get(behaviour.get("hangs_with", "")):
         sys.exit(0)  # started, but never answers
+    bridge = os.path.join(fake, "bridge")
+    if behaviour.get("loses_bridge_with") in config:
+        if os.path.exists(bridge):
+            os.unlink(bridge)
+    elif behaviour.get("has_bridge"):
+        open(bridge, "w").close()
+    if behaviour.get("broken_with") in config:
+        # dockerd 20.10 with live-restore: up and answering, only a warning
+        # says it could not set up its bridge.
+        journal(
+            'time="2024-05-14T09:40:00.000000000Z" level=warning msg="could not create bridge network for id '
+            '0123 bridge name docker0 while booting up from persistent state: Unable to enable local routing '
+            'for hairpin mode: open /proc/sys/net/ipv4/conf/docker0/route_localnet: read-only file system"\\n'
+        )
     set_state(f"up-at {{time.time() + behaviour.get('answers_after', 0)}}")
 """
 
@@ -138,6 +156,9 @@ class FakeDaemon:
             return time.time() >= float(state.split()[1])
         return state == "up"
 
+    def has_bridge(self):
+        return (self.fake / "bridge").exists()
+
     def calls(self):
         log = self.fake / "calls.log"
         return log.read_text().splitlines() if log.exists() else []
@@ -158,7 +179,7 @@ def daemon(tmp_path, short_tmp, monkeypatch, unix_ping_server):
     config.parent.mkdir(parents=True)
     config.write_text('{"log-level": "info"}\n')
     state = FakeDaemon(fake, config, short_tmp / "docker.sock")
-    unix_ping_server(state.socket, available=state.answering)
+    unix_ping_server(state.socket, available=state.answering, bridge=state.has_bridge)
     return state
 
 
@@ -191,12 +212,17 @@ def configure(run_module, daemon, stash_dir):
     return run_config
 
 
+JOURNAL_CALL = f"journalctl --unit {UNIT} --since @T --no-pager --output short-unix"
+# A restart that comes back: and the journal is read for the warnings that
+# mean it came back broken.
 RESTART_CALLS = [
     f"systemctl show --property=NeedDaemonReload --value {UNIT}",
     f"systemctl reset-failed {UNIT}",
     f"systemctl restart {UNIT}",
+    JOURNAL_CALL,
 ]
-JOURNAL_CALL = f"journalctl --unit {UNIT} --since @T --no-pager --output cat"
+# A restart systemd reports as failed: the journal is read for the error instead.
+REFUSED_RESTART_CALLS = RESTART_CALLS[:-1]
 JOB_FAILED = (
     f"systemctl restart {UNIT} failed: "
     f"Job for {UNIT} failed because the control process exited with error code."
@@ -239,6 +265,7 @@ def test_a_changed_dropin_makes_systemd_reload_first(restart, daemon, stash_dir,
         "systemctl daemon-reload",
         f"systemctl reset-failed {UNIT}",
         f"systemctl restart {UNIT}",
+        JOURNAL_CALL,
     ]
 
 
@@ -265,7 +292,7 @@ def test_a_refused_configuration_is_rolled_back_and_the_daemon_runs_again(
     assert daemon.config.read_bytes() == before
     assert Stash(str(stash_dir)).pending() == []
     assert daemon.answering()
-    assert daemon.calls() == [*RESTART_CALLS, JOURNAL_CALL, *RESTART_CALLS]
+    assert daemon.calls() == [*REFUSED_RESTART_CALLS, JOURNAL_CALL, *RESTART_CALLS]
 
 
 def test_a_rollback_removes_a_file_that_did_not_exist_before(restart, daemon, stash_dir, tmp_path):
@@ -339,7 +366,7 @@ def test_a_failure_with_nothing_to_roll_back_to_says_so(restart, daemon, stash_d
         f"configuration to roll back to. The daemon said: {JOB_FAILED}; {refusal(daemon.config)}"
     )
     assert result["rolled_back"] is False
-    assert daemon.calls() == [*RESTART_CALLS, JOURNAL_CALL]
+    assert daemon.calls() == [*REFUSED_RESTART_CALLS, JOURNAL_CALL]
 
 
 def test_a_rollback_that_does_not_help_fails_and_keeps_the_stash(restart, daemon, stash_dir):
@@ -510,3 +537,55 @@ def test_started_in_check_mode_only_reports(restart, daemon):
     result = restart(state="started", check_mode=True)
     assert (result["changed"], result["restarted"]) == (True, True)
     assert daemon.calls() == [f"systemctl is-active {UNIT}"]
+
+
+def test_a_daemon_that_starts_without_its_bridge_is_rolled_back(restart, configure, daemon, stash_dir):
+    daemon.behave(broken_with="userland-proxy")
+    before = daemon.config.read_bytes()
+    configure({"userland-proxy": False})
+    result = restart()
+    assert result["failed"] is True
+    assert result["rolled_back"] is True
+    assert "could not create bridge network" in result["daemon_error"]
+    assert "read-only file system" in result["msg"]
+    assert daemon.config.read_bytes() == before
+    # The rollback's own restart is judged by what is logged after it only:
+    # the first start's warning, a moment earlier, does not fail it again.
+    assert "it runs again" in result["msg"]
+    assert Stash(str(stash_dir)).pending() == []
+
+
+def test_journal_lines_from_before_the_restart_are_not_held_against_it(restart, daemon):
+    daemon.behave()
+    (daemon.fake / "journal.txt").write_text(
+        '1000000000.000001 labhost dockerd[1]: level=warning msg="could not create bridge network for id 1"\n'
+    )
+    result = restart()
+    assert result["changed"] is True
+    assert "failed" not in result
+
+
+def test_a_daemon_that_lost_its_bridge_is_rolled_back(restart, configure, daemon, stash_dir, monkeypatch):
+    # It had docker0 before the restart; after it, /_ping answers but
+    # /networks/bridge does not, for longer than the grace period.
+    monkeypatch.setattr(docker_daemon_restart, "BRIDGE_GRACE", 0.3)
+    daemon.behave(has_bridge=True, loses_bridge_with="debug")
+    (daemon.fake / "bridge").touch()
+    before = daemon.config.read_bytes()
+    configure({"debug": True})
+    result = restart()
+    assert result["failed"] is True
+    assert result["rolled_back"] is True
+    assert "default bridge network (docker0) did not come back" in result["msg"]
+    assert "it runs again" in result["msg"]
+    assert daemon.config.read_bytes() == before
+    assert daemon.has_bridge()
+
+
+def test_a_daemon_without_a_bridge_before_is_not_asked_for_one(restart, configure, daemon):
+    # E.g. "bridge": "none" in daemon.json: no docker0 before, none after.
+    assert not daemon.has_bridge()
+    configure({"debug": True})
+    result = restart()
+    assert (result["changed"], result["rolled_back"]) == (True, False)
+    assert "failed" not in result

@@ -661,8 +661,8 @@ def test_namespaces_not_of_the_host_are_fine(key, value):
     [
         ("seccomp=unconfined", ("container-seccomp-unconfined", "medium", "5.22")),
         ("seccomp:unconfined", ("container-seccomp-unconfined", "medium", "5.22")),
-        ("apparmor=unconfined", ("container-apparmor-unconfined", "medium", "5.2")),
-        ("apparmor:unconfined", ("container-apparmor-unconfined", "medium", "5.2")),
+        ("apparmor=unconfined", ("container-apparmor-unconfined", "medium", "5.1")),
+        ("apparmor:unconfined", ("container-apparmor-unconfined", "medium", "5.1")),
     ],
 )
 def test_unconfined_security_profiles(option, expected):

@@ -8,6 +8,7 @@ import http.server
 import json
 import os
 import pwd
+import re
 import shutil
 import socket
 import socketserver
@@ -24,6 +25,7 @@ from docker_host_facts import (
     installed_packages,
     parse_daemon_json,
     proc_net_listeners,
+    proc_sys_writable,
     socket_owners,
     unit_state,
 )
@@ -673,6 +675,7 @@ def test_reports_the_host_read_only(run, paths, tmp_path):
         "images",
         "inspected",
         "listening",
+        "proc_sys_writable",
     }
     assert facts["packages"]["dockerlab-no-such-package"] is None
     assert facts["packages"]["dpkg"]  # Debian 12: dpkg is always installed
@@ -718,6 +721,8 @@ def test_reports_the_host_read_only(run, paths, tmp_path):
     assert facts["containers"] is None  # not asked for
     assert (facts["images"], facts["inspected"]) == ({}, {})  # not asked for either
     assert facts["listening"] == {}  # no ports asked for
+    assert isinstance(facts["proc_sys_writable"], bool)
+    assert facts["proc_sys_writable"] is proc_sys_writable()
     assert {path: (path.read_bytes(), os.stat(path).st_mtime_ns) for path in watched} == before
 
 
@@ -890,6 +895,10 @@ def test_an_up_to_date_image_and_its_container_are_reported(run, engine):
             "status": "running",
             "restart_policy": "unless-stopped",
             "port_bindings": {"5000/tcp": [{"HostIp": ANY_IPV4, "HostPort": "1337"}]},
+            "labels": {},
+            "memory": 0,
+            "cpu_shares": 0,
+            "pids_limit": 0,
         }
     }
     assert facts["containers"] is None  # not asked for
@@ -957,6 +966,10 @@ def test_a_stopped_container_with_another_policy_and_ports_is_reported_as_it_is(
             "status": "exited",
             "restart_policy": "no",
             "port_bindings": {"5000/tcp": [{"HostIp": "::1", "HostPort": "8080"}]},
+            "labels": {},
+            "memory": 0,
+            "cpu_shares": 0,
+            "pids_limit": 0,
         }
     }
 
@@ -969,6 +982,10 @@ def test_a_container_without_published_ports_has_empty_bindings(run, engine):
         "status": "running",
         "restart_policy": "",
         "port_bindings": {},
+        "labels": {},
+        "memory": 0,
+        "cpu_shares": 0,
+        "pids_limit": 0,
     }
 
 
@@ -977,6 +994,57 @@ def test_a_missing_container_is_null(run, engine):
     assert facts_of(run(inspect=["flaskapp", "dockerlab-absent"]))["inspected"] == {
         "flaskapp": None,
         "dockerlab-absent": None,  # the server's "page not found": also no such container
+    }
+
+
+@pytest.mark.parametrize(
+    ("config", "host_config", "expected"),
+    [
+        (
+            {"Labels": {"org.dockerlab.flask-settings": "0123456789abcdef", "maintainer": "x"}},
+            {"Memory": 134217728, "CpuShares": 512, "PidsLimit": 64},
+            {
+                "labels": {"org.dockerlab.flask-settings": "0123456789abcdef", "maintainer": "x"},
+                "memory": 134217728,
+                "cpu_shares": 512,
+                "pids_limit": 64,
+            },
+        ),
+        (
+            {"Labels": None},
+            {"Memory": None, "CpuShares": None, "PidsLimit": None},
+            {"labels": {}, "memory": 0, "cpu_shares": 0, "pids_limit": 0},
+        ),
+        (
+            # What dockerd answers for a container made without limits.
+            {"Labels": {}},
+            {"Memory": 0, "CpuShares": 0, "PidsLimit": None},
+            {"labels": {}, "memory": 0, "cpu_shares": 0, "pids_limit": 0},
+        ),
+        (
+            {"Labels": {}},
+            {"Memory": 0, "CpuShares": 0, "PidsLimit": -1},
+            {"labels": {}, "memory": 0, "cpu_shares": 0, "pids_limit": -1},
+        ),
+        (None, {}, {"labels": {}, "memory": 0, "cpu_shares": 0, "pids_limit": 0}),
+    ],
+    ids=["set", "null", "unlimited", "pids-minus-one", "config-null-and-fields-missing"],
+)
+def test_inspect_reports_labels_and_limits(run, engine, config, host_config, expected):
+    container = {
+        **CONTAINER_INSPECT,
+        "Config": None if config is None else {**CONTAINER_INSPECT["Config"], **config},
+        "HostConfig": {**CONTAINER_INSPECT["HostConfig"], **host_config},
+    }
+    engine(routes={"/containers/flaskapp/json": (200, container)})
+    assert facts_of(run(inspect=["flaskapp"]))["inspected"] == {
+        "flaskapp": {
+            "image_id": FLASK_IMAGE_ID,
+            "status": "running",
+            "restart_policy": "unless-stopped",
+            "port_bindings": {"5000/tcp": [{"HostIp": ANY_IPV4, "HostPort": "1337"}]},
+            **expected,
+        }
     }
 
 
@@ -1115,3 +1183,46 @@ def test_listening_is_read_in_check_mode_too(run):
         port = sock.getsockname()[1]
         checked = facts_of(run(ports=[port], check_mode=True))["listening"]
     assert checked[str(port)][0]["pid"] == os.getpid()
+
+
+# ------------------------------------------------------------ proc_sys_writable
+
+
+def _read_only_mount():
+    """A mount point of this machine that /proc/self/mountinfo marks read-only
+    (in the mount's or the file system's options), /proc and /sys first; None
+    when there is none."""
+    found = []
+    with open("/proc/self/mountinfo") as mountinfo:
+        for line in mountinfo:
+            fields = line.split()
+            separator = fields.index("-")
+            # Spaces and the like are octal escapes in mountinfo (\040).
+            point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
+            options = fields[5].split(",") + fields[separator + 3].split(",")
+            if "ro" in options and os.path.isdir(point):
+                found.append((not point.startswith(("/proc/", "/sys/")), point))
+    return min(found)[1] if found else None
+
+
+def test_proc_sys_writable_of_this_machine_matches_statvfs():
+    writable = proc_sys_writable()
+    assert isinstance(writable, bool)
+    assert writable is not bool(os.statvfs("/proc/sys").f_flag & os.ST_RDONLY)
+    assert proc_sys_writable("/proc/sys") is writable
+
+
+def test_proc_sys_writable_of_a_missing_path_is_none(tmp_path):
+    assert proc_sys_writable(str(tmp_path / "no-such-dir")) is None
+
+
+def test_proc_sys_writable_of_a_writable_directory_is_true(tmp_path):
+    assert proc_sys_writable(str(tmp_path)) is True
+
+
+def test_proc_sys_writable_of_a_read_only_mount_is_false():
+    point = _read_only_mount()
+    if point is None:
+        pytest.skip("no read-only mount on this machine")
+    assert os.statvfs(point).f_flag & os.ST_RDONLY, point
+    assert proc_sys_writable(point) is False

@@ -7,16 +7,14 @@ import base64
 import copy
 import importlib.util
 import json
-import os
 import re
-import subprocess
 from pathlib import Path
 
+import ansible_cli
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 FILTER_PLUGINS = ROOT / "roles" / "flask_app" / "filter_plugins"
-ANSIBLE = ROOT / ".venv" / "bin" / "ansible"
 
 _spec = importlib.util.spec_from_file_location("dockerlab_flask", FILTER_PLUGINS / "dockerlab_flask.py")
 dockerlab_flask = importlib.util.module_from_spec(_spec)
@@ -261,26 +259,9 @@ def _debug_through_ansible(tmp_path, facts, expression):
     """The stdout of ansible's debug module printing ``msg=<{{ expression }}>``
     with the fact ``dockerlab`` loaded from JSON, as Ansible has it."""
     (tmp_path / "vars.json").write_text(json.dumps({"dockerlab": facts}))
-    env = {
-        **os.environ,
-        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-        "ANSIBLE_FILTER_PLUGINS": str(FILTER_PLUGINS),
-        "ANSIBLE_LOCAL_TEMP": str(tmp_path),
-        "ANSIBLE_NOCOLOR": "1",
-    }
-    # An explicit inventory: the lab's would ask the Docker engine for its hosts.
-    command = [str(ANSIBLE), "localhost", "-i", "localhost,", "-c", "local", "-m", "ansible.builtin.debug"]
-    done = subprocess.run(
-        [*command, "-e", f"@{tmp_path / 'vars.json'}", "-a", f"msg=<{{{{ {expression} }}}}>"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=60,
-        check=False,
+    return ansible_cli.debug(
+        expression, temp=tmp_path, filter_plugins=FILTER_PLUGINS, extra_vars=tmp_path / "vars.json"
     )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
 
 
 @pytest.mark.parametrize(
@@ -297,6 +278,262 @@ def test_the_filter_through_ansible(tmp_path, facts, expected):
     # the role's argument spec has them (int).
     expression = (
         f"dockerlab | dockerlab_flask_drift('{IMAGE}', '{NAME}', 'unless-stopped', '{ANY_IPV4}', 1337, 5000)"
+    )
+    stdout = _debug_through_ansible(tmp_path, facts, expression)
+    assert f"msg: <{expected}>\n" in stdout, stdout
+
+
+# ------------------------------------- dockerlab_flask_drift with ``wanted``
+
+_bytes = dockerlab_flask._bytes
+MIB = 1024**2
+SETTINGS_LABEL = "org.dockerlab.flask-settings"
+SETTINGS_HASH = "0123456789abcdef"
+
+# The role's 8th argument with its defaults: the settings hash label, memory
+# as flask_app_memory (a human size), the others as ints.
+SETTINGS = {"labels": {SETTINGS_LABEL: SETTINGS_HASH}, "memory": "128m", "cpu_shares": 512, "pids_limit": 64}
+
+# docker_host_facts' fact of a container made with SETTINGS (the image's own
+# labels come along).
+HARDENED = _facts(
+    inspected__labels={SETTINGS_LABEL: SETTINGS_HASH, "maintainer": "digitalocean"},
+    inspected__memory=128 * MIB,
+    inspected__cpu_shares=512,
+    inspected__pids_limit=64,
+)
+
+
+def _hardened(**changes):
+    facts = copy.deepcopy(HARDENED)
+    facts["inspected"][NAME].update(changes)
+    return facts
+
+
+def _wanted(**changes):
+    return {**copy.deepcopy(SETTINGS), **changes}
+
+
+def test_a_container_made_with_the_wanted_settings_has_no_drift():
+    assert drift(HARDENED, IMAGE, *WANTED, SETTINGS) == ""
+
+
+@pytest.mark.parametrize("wanted", [None, {}], ids=["none", "empty"])
+def test_without_wanted_settings_they_are_not_compared(wanted):
+    facts = _hardened(labels={}, memory=64 * MIB, cpu_shares=2, pids_limit=5)
+    assert drift(facts, IMAGE, *WANTED, wanted) == ""
+    assert drift(facts, IMAGE, *WANTED) == ""
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        {SETTINGS_LABEL: "fedcba9876543210", "maintainer": "digitalocean"},
+        {"maintainer": "digitalocean"},
+        {},
+        None,
+        {SETTINGS_LABEL.upper(): SETTINGS_HASH},
+    ],
+    ids=["other-hash", "label-missing", "no-labels", "labels-null", "other-key"],
+)
+def test_another_or_a_missing_label_means_other_settings(labels):
+    facts = _hardened(labels=labels)
+    assert drift(facts, IMAGE, *WANTED, SETTINGS) == "the container was made with other settings"
+
+
+def test_every_wanted_label_is_compared():
+    wanted = _wanted(labels={SETTINGS_LABEL: SETTINGS_HASH, "maintainer": "someone-else"})
+    assert drift(HARDENED, IMAGE, *WANTED, wanted) == "the container was made with other settings"
+    wanted = _wanted(labels={SETTINGS_LABEL: SETTINGS_HASH, "maintainer": "digitalocean"})
+    assert drift(HARDENED, IMAGE, *WANTED, wanted) == ""
+
+
+@pytest.mark.parametrize("labels", [{}, None], ids=["empty", "null"])
+def test_no_wanted_labels_accept_any_labels(labels):
+    assert drift(HARDENED, IMAGE, *WANTED, _wanted(labels=labels)) == ""
+
+
+def test_a_fact_without_the_new_fields_is_other_settings():
+    # A fact as docker_host_facts reported it before it read labels and limits.
+    assert drift(CURRENT, IMAGE, *WANTED, SETTINGS) == "the container was made with other settings"
+
+
+@pytest.mark.parametrize(
+    ("memory", "now"),
+    [("128m", 64 * MIB), ("128m", 0), ("128m", None), ("64m", 128 * MIB), ("", 128 * MIB), ("1g", 128 * MIB)],
+    ids=["less", "unlimited", "null", "more", "none-wanted", "1g-wanted"],
+)
+def test_the_memory_limit_differs(memory, now):
+    facts = _hardened(memory=now)
+    assert drift(facts, IMAGE, *WANTED, _wanted(memory=memory)) == "the memory limit differs"
+
+
+@pytest.mark.parametrize(
+    ("memory", "now"),
+    [
+        ("128m", 128 * MIB),
+        ("128M", 128 * MIB),
+        ("128MB", 128 * MIB),
+        ("134217728", 128 * MIB),
+        (134217728, 128 * MIB),
+        ("0.125g", 128 * MIB),
+        ("", 0),
+        ("", None),
+        (None, 0),
+    ],
+    ids=["128m", "upper", "128MB", "bytes", "int", "fraction-of-g", "none-0", "none-null", "null-0"],
+)
+def test_the_same_memory_limit_is_current(memory, now):
+    facts = _hardened(memory=now)
+    assert drift(facts, IMAGE, *WANTED, _wanted(memory=memory)) == ""
+
+
+def test_an_invalid_memory_size_always_differs():
+    assert drift(_hardened(memory=0), IMAGE, *WANTED, _wanted(memory="12x")) == "the memory limit differs"
+
+
+@pytest.mark.parametrize(
+    ("cpu_shares", "now"),
+    [(512, 1024), (512, 0), (512, None), (1024, 512), (0, 512), ("512", 256)],
+    ids=["default-weight", "unset", "null", "less", "none-wanted", "str-wanted"],
+)
+def test_the_cpu_shares_differ(cpu_shares, now):
+    facts = _hardened(cpu_shares=now)
+    assert drift(facts, IMAGE, *WANTED, _wanted(cpu_shares=cpu_shares)) == "the CPU shares differ"
+
+
+@pytest.mark.parametrize(
+    ("cpu_shares", "now"),
+    [(512, 512), ("512", 512), (0, 0), (0, None), (None, 0), ("", None)],
+    ids=["same", "str-wanted", "none-0", "none-null", "null-0", "empty-null"],
+)
+def test_the_same_cpu_shares_are_current(cpu_shares, now):
+    facts = _hardened(cpu_shares=now)
+    assert drift(facts, IMAGE, *WANTED, _wanted(cpu_shares=cpu_shares)) == ""
+
+
+@pytest.mark.parametrize(
+    ("pids_limit", "now"),
+    [(64, 128), (64, 0), (64, -1), (64, None), (0, 64), (-1, 64), (None, 64), ("32", 64)],
+    ids=[
+        "more",
+        "unlimited-0",
+        "unlimited-minus-1",
+        "unlimited-null",
+        "0-wanted",
+        "minus-1-wanted",
+        "null-wanted",
+        "str-wanted",
+    ],
+)
+def test_the_pids_limit_differs(pids_limit, now):
+    facts = _hardened(pids_limit=now)
+    assert drift(facts, IMAGE, *WANTED, _wanted(pids_limit=pids_limit)) == "the PIDs limit differs"
+
+
+@pytest.mark.parametrize("pids_limit", [0, -1, None, ""], ids=["0", "minus-1", "null", "empty"])
+@pytest.mark.parametrize("now", [0, -1, None], ids=["now-0", "now-minus-1", "now-null"])
+def test_no_pids_limit_is_unlimited_however_written(pids_limit, now):
+    facts = _hardened(pids_limit=now)
+    assert drift(facts, IMAGE, *WANTED, _wanted(pids_limit=pids_limit)) == ""
+
+
+def test_the_same_pids_limit_is_current():
+    assert drift(_hardened(pids_limit=64), IMAGE, *WANTED, _wanted(pids_limit="64")) == ""
+
+
+@pytest.mark.parametrize(
+    ("key", "now"), [("labels", {}), ("memory", 1), ("cpu_shares", 2), ("pids_limit", 3)]
+)
+def test_a_setting_not_in_wanted_is_not_compared(key, now):
+    wanted = _wanted()
+    del wanted[key]
+    facts = _hardened(**{key: now})
+    assert drift(facts, IMAGE, *WANTED, wanted) == ""
+    assert drift(facts, IMAGE, *WANTED, SETTINGS) != ""
+
+
+def test_the_settings_are_compared_in_order():
+    facts = _hardened(labels={}, memory=1, cpu_shares=2, pids_limit=3)
+    assert drift(facts, IMAGE, *WANTED, SETTINGS) == "the container was made with other settings"
+    facts = _hardened(memory=1, cpu_shares=2, pids_limit=3)
+    assert drift(facts, IMAGE, *WANTED, SETTINGS) == "the memory limit differs"
+    facts = _hardened(cpu_shares=2, pids_limit=3)
+    assert drift(facts, IMAGE, *WANTED, SETTINGS) == "the CPU shares differ"
+
+
+def test_the_settings_come_after_image_state_policy_and_ports():
+    facts = _hardened(labels={}, memory=1)
+    facts["inspected"][NAME]["port_bindings"] = {}
+    assert drift(facts, IMAGE, *WANTED, SETTINGS) == "the published ports differ"
+    facts["inspected"][NAME]["status"] = "exited"
+    assert drift(facts, IMAGE, *WANTED, SETTINGS) == "the container is exited"
+    assert drift(_facts(inspected={NAME: None}), IMAGE, *WANTED, SETTINGS) == "there is no container flaskapp"
+
+
+def test_the_facts_and_wanted_are_not_modified():
+    facts, wanted = _hardened(labels=None, memory=None), _wanted()
+    before = (copy.deepcopy(facts), copy.deepcopy(wanted))
+    drift(facts, IMAGE, *WANTED, wanted)
+    assert (facts, wanted) == before
+
+
+@pytest.mark.parametrize(
+    ("size", "expected"),
+    [
+        ("128m", 128 * MIB),
+        # As docker_container reads them (Ansible's human_to_bytes): "MB"
+        # but not "mb"; a size it refuses is -1, never current.
+        ("128mb", -1),
+        ("128M", 128 * MIB),
+        ("128MB", 128 * MIB),
+        ("1p", 1024**5),
+        (" 128m ", 128 * MIB),
+        ("1g", 1024**3),
+        ("1gb", -1),
+        ("2t", 2 * 1024**4),
+        ("1k", 1024),
+        ("1kb", -1),
+        ("1.5k", 1536),
+        ("0.5m", 512 * 1024),
+        ("512", 512),
+        ("512b", 512),
+        (512, 512),
+        ("0", 0),
+        (0, 0),
+        ("", 0),
+        (None, 0),
+        ("12x", -1),
+        ("m", -1),
+        ("mb", -1),
+        ("b", -1),
+        ("abc", -1),
+        ("1.2.3m", -1),
+    ],
+)
+def test_bytes(size, expected):
+    assert _bytes(size) == expected
+
+
+@pytest.mark.parametrize(
+    ("facts", "expected"),
+    [
+        (HARDENED, ""),
+        (_hardened(labels={}), "the container was made with other settings"),
+        (_hardened(memory=64 * MIB), "the memory limit differs"),
+        (_hardened(pids_limit=None), "the PIDs limit differs"),
+    ],
+    ids=["current", "other-settings", "memory", "pids-unlimited"],
+)
+def test_the_filter_with_wanted_settings_through_ansible(tmp_path, facts, expected):
+    # The 8th argument as the role's vars build it.
+    wanted = (
+        f"{{'labels': {{'{SETTINGS_LABEL}': '{SETTINGS_HASH}'}}, 'memory': '128m', "
+        "'cpu_shares': '512' | int, 'pids_limit': 64}"
+    )
+    expression = (
+        f"dockerlab | dockerlab_flask_drift('{IMAGE}', '{NAME}', 'unless-stopped', '{ANY_IPV4}', 1337, 5000, "
+        f"{wanted})"
     )
     stdout = _debug_through_ansible(tmp_path, facts, expression)
     assert f"msg: <{expected}>\n" in stdout, stdout

@@ -6,11 +6,10 @@ import datetime
 import hashlib
 import importlib.util
 import ipaddress
-import os
-import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 
+import ansible_cli
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -19,7 +18,6 @@ from cryptography.x509.oid import NameOID
 
 ROOT = Path(__file__).resolve().parents[2]
 FILTER_PLUGINS = ROOT / "roles" / "docker_access" / "filter_plugins"
-ANSIBLE = ROOT / ".venv" / "bin" / "ansible"
 
 _spec = importlib.util.spec_from_file_location("dockerlab_pki", FILTER_PLUGINS / "dockerlab_pki.py")
 dockerlab_pki = importlib.util.module_from_spec(_spec)
@@ -327,26 +325,8 @@ def test_filter_module_exposes_the_filters():
 )
 def test_the_filter_through_ansible(pki, tmp_path, names, expected):
     expression = f"'{pki.cert}' | dockerlab_cert_status('{pki.ca}', '{pki.key}', {names}, 30)"
-    env = {
-        **os.environ,
-        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-        "ANSIBLE_FILTER_PLUGINS": str(FILTER_PLUGINS),
-        "ANSIBLE_LOCAL_TEMP": str(tmp_path),
-        "ANSIBLE_NOCOLOR": "1",
-    }
-    # An explicit inventory: the lab's would ask the Docker engine for its hosts.
-    command = [str(ANSIBLE), "localhost", "-i", "localhost,", "-c", "local", "-m", "ansible.builtin.debug"]
-    done = subprocess.run(
-        [*command, "-a", f"msg={{{{ {expression} }}}}"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert f"msg: {expected}\n" in done.stdout, done.stdout
+    stdout = ansible_cli.debug(expression, temp=tmp_path, filter_plugins=FILTER_PLUGINS)
+    assert f"msg: <{expected}>\n" in stdout, stdout
 
 
 # --- dockerlab_certs_to_issue, dockerlab_bundle_files, dockerlab_stale_files ---

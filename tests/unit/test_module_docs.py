@@ -11,18 +11,15 @@ documentation checked.
 
 import ast
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
+import ansible_cli
 import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 LIBRARY = ROOT / "library"
 # The ansible-doc of the interpreter running the tests (the venv's).
-ANSIBLE_DOC = Path(sys.executable).parent / "ansible-doc"
 MODULES = sorted(path.stem for path in LIBRARY.glob("*.py") if not path.name.startswith("_"))
 DOC_STRINGS = ("DOCUMENTATION", "EXAMPLES", "RETURN")
 # What an option means when it does not say: AnsibleModule's defaults, which
@@ -191,21 +188,11 @@ def test_documented_options_are_the_argument_spec(module):
 @pytest.fixture(scope="module")
 def ansible_doc(tmp_path_factory):
     """``ansible-doc --json`` of every module, run once."""
-    assert ANSIBLE_DOC.is_file(), f"{ANSIBLE_DOC} not found next to {sys.executable}"
-    env = {
-        **os.environ,
-        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-        "ANSIBLE_LOCAL_TEMP": str(tmp_path_factory.mktemp("ansible-tmp")),
-        "ANSIBLE_NOCOLOR": "1",
-    }
-    done = subprocess.run(
-        [str(ANSIBLE_DOC), "-M", "library", "--json", *MODULES],
-        capture_output=True,
-        text=True,
-        env=env,
+    done = ansible_cli.run(
+        "ansible-doc",
+        ["-M", "library", "--json", *MODULES],
+        temp=tmp_path_factory.mktemp("ansible-tmp"),
         cwd=ROOT,
-        timeout=120,
-        check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     try:

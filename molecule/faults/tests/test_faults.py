@@ -145,6 +145,10 @@ BAD_INPUTS = {
         {"docker_engine_daemon_options": {"hosts": ["tcp://0.0.0.0:2375"]}},
         "Remove 'hosts'",
     ),
+    "log-opts-not-strings": (
+        {"docker_engine_log_opts": {"max-file": 3}},
+        "docker_engine_log_opts a dict of strings",
+    ),
     "image-nowhere": (
         {"flask_app_image": "digitalocean/no-such-image:latest"},
         "flask_app_image 'digitalocean/no-such-image:latest' is neither on this host nor in the registry",
@@ -283,6 +287,58 @@ def test_an_option_the_daemon_refuses_is_rolled_back_while_flaskapp_serves(host,
     assert "dockerlab-no-such-option" in result.stdout  # the daemon's own words
     assert host.file(DAEMON_JSON).content_string == daemon_json
     assert container["failed"] == 0, container  # live-restore: the container itself never stopped
+    assert_serving(host)
+
+
+BYPASS = Path(__file__).resolve().parents[1] / "userland_proxy_off.yml"
+# This mount only (a bind remount): the lab host's /proc/sys read-only as
+# Docker's default masking makes it, and back.
+PROC_SYS_RO = "mount -o remount,bind,ro /proc/sys"
+PROC_SYS_RW = "mount -o remount,bind,rw /proc/sys"
+WAIT_FOR_PAGE = (
+    "for i in $(seq 40); do curl -fsS -m 1 http://127.0.0.1:1337/ && exit 0; sleep 0.25; done; exit 1"
+)
+
+
+def test_userland_proxy_off_on_a_read_only_proc_sys_is_refused_and_would_be_rolled_back(host, fault):
+    fault["injected"] = "/proc/sys remounted read-only; the default docker_engine_userland_proxy: false"
+    fault["checked"] = (
+        "refused before any change naming the variable; true works there; the modules without "
+        "preflight: dockerd starts broken, counted as refused, rolled back, docker active"
+    )
+    host.run_test(PROC_SYS_RO)
+    try:
+        before, before_text = fingerprint(host)
+        result = run_playbook(host, SITE)
+        assert result.returncode != 0
+        text = " ".join(result.stdout.split())
+        assert "docker_engine_userland_proxy is false, but /proc/sys is read-only" in text, text[-3000:]
+        after, after_text = fingerprint(host)
+        assert after == before, f"host changed:\n{before_text}\n---\n{after_text}"
+        # The way out the message gives: the proxy on, for this host.
+        converge(host, {"docker_engine_userland_proxy": True})
+        assert_serving(host)
+        daemon_json = host.file(DAEMON_JSON).content_string
+        # Had preflight not been there: dockerd (20.10 and 26.1) would even start, only
+        # warning, without its bridge; docker_daemon_restart reads that in the
+        # journal, counts it as refused and rolls back. (dockerd only needs to
+        # set route_localnet where it is not set yet.)
+        host.run_test(
+            f"{PROC_SYS_RW} && echo 0 > /proc/sys/net/ipv4/conf/docker0/route_localnet && {PROC_SYS_RO}"
+        )
+        bypass = run_playbook(host, BYPASS)
+        assert bypass.returncode != 0
+        assert "rolled back" in bypass.stdout, bypass.stdout[-3000:]
+        assert "read-only file system" in bypass.stdout, bypass.stdout[-3000:]  # dockerd's own words
+        assert host.file(DAEMON_JSON).content_string == daemon_json
+        assert host.run("systemctl is-active docker.service").stdout.strip() == "active", journal(host)
+    finally:
+        host.run(PROC_SYS_RW)
+    # What rollback cannot undo: the broken start dropped the published ports
+    # of the live-restored containers. Restarting them brings them back.
+    host.run_test("docker restart flaskapp")
+    host.run_test(WAIT_FOR_PAGE)
+    converge(host)
     assert_serving(host)
 
 

@@ -19,9 +19,10 @@ short_description: Why the Flask container is not as wanted ("" when it is)
 description:
   - Takes the fact of M(docker_host_facts) read with O(images) and O(inspect)
     and returns a short reason (a new image behind the tag, no container, a
-    stopped one, another restart policy or other published ports), or an
+    stopped one, another restart policy or other published ports, and with
+    O(wanted) other labels, memory limit, CPU shares or PIDs limit), or an
     empty string when pulling and running it would change nothing.
-positional: image, name, restart_policy, bind_address, host_port, container_port
+positional: image, name, restart_policy, bind_address, host_port, container_port, wanted
 notes:
   - The same file has C(dockerlab_flask_host_errors(facts, image, name,
     bind_address, host_port)), the list of reasons to refuse the inputs on
@@ -35,11 +36,45 @@ options:
 """
 
 
+from ansible.module_utils.common.text.formatters import human_to_bytes  # noqa: E402 - after the docs
+
+
 def _digest(repo_digest):
     return repo_digest.rpartition("@")[2]
 
 
-def dockerlab_flask_drift(facts, image, name, restart_policy, bind_address, host_port, container_port):
+def _bytes(size):
+    """A memory size in bytes as docker_container reads it (Ansible's
+    human_to_bytes: "128m", "128MB", "1g", "512"); 0 for none, -1 for a size
+    it would refuse."""
+    if size in (None, "", 0):
+        return 0
+    try:
+        return int(human_to_bytes(str(size).strip()))
+    except (ValueError, TypeError, OverflowError):
+        return -1
+
+
+def _settings_drift(container, wanted):
+    """What differs in the settings beyond image, state, policy and ports."""
+    labels = container.get("labels") or {}
+    for key, value in (wanted.get("labels") or {}).items():
+        if labels.get(key) != value:
+            return "the container was made with other settings"
+    if "memory" in wanted and (container.get("memory") or 0) != _bytes(wanted["memory"]):
+        return "the memory limit differs"
+    if "cpu_shares" in wanted and (container.get("cpu_shares") or 0) != int(wanted["cpu_shares"] or 0):
+        return "the CPU shares differ"
+    if "pids_limit" in wanted:
+        now = container.get("pids_limit") or 0
+        if max(now, 0) != max(int(wanted["pids_limit"] or 0), 0):
+            return "the PIDs limit differs"
+    return ""
+
+
+def dockerlab_flask_drift(
+    facts, image, name, restart_policy, bind_address, host_port, container_port, wanted=None
+):
     images = (facts or {}).get("images")
     inspected = (facts or {}).get("inspected")
     if not isinstance(images, dict) or not isinstance(inspected, dict):
@@ -64,10 +99,10 @@ def dockerlab_flask_drift(facts, image, name, restart_policy, bind_address, host
         return f"the container is {container.get('status') or 'not running'}"
     if container.get("restart_policy") != restart_policy:
         return f"the restart policy is '{container.get('restart_policy')}'"
-    wanted = {f"{container_port}/tcp": [{"HostIp": str(bind_address), "HostPort": str(host_port)}]}
-    if container.get("port_bindings") != wanted:
+    ports = {f"{container_port}/tcp": [{"HostIp": str(bind_address), "HostPort": str(host_port)}]}
+    if container.get("port_bindings") != ports:
         return "the published ports differ"
-    return ""
+    return _settings_drift(container, wanted or {})
 
 
 WILDCARDS = ("0.0.0.0", "::")  # noqa: S104 - addresses compared, nothing binds here

@@ -1,0 +1,46 @@
+"""Run the real Ansible command line tools from the unit tests: the venv's
+ansible, ansible-playbook or ansible-doc, with the project's ansible.cfg, a
+private temporary directory and an explicit inventory where one is needed
+(the lab's would ask the Docker engine for its hosts)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def run(tool, args, *, temp, filter_plugins=None, cwd=None, timeout=120):
+    """CompletedProcess of ``tool`` (e.g. "ansible") with ``args``."""
+    env = {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+        "ANSIBLE_LOCAL_TEMP": str(temp),
+        "ANSIBLE_NOCOLOR": "1",
+    }
+    env.pop("ANSIBLE_FILTER_PLUGINS", None)
+    if filter_plugins:
+        env["ANSIBLE_FILTER_PLUGINS"] = str(filter_plugins)
+    return subprocess.run(
+        [str(BIN / tool), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd or temp,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def debug(expression, *, temp, filter_plugins=None, extra_vars=None):
+    """stdout of ansible's debug module on localhost printing ``msg=<{{ expression }}>``."""
+    args = ["localhost", "-i", "localhost,", "-c", "local", "-m", "ansible.builtin.debug"]
+    if extra_vars:
+        args += ["-e", f"@{extra_vars}"]
+    done = run(
+        "ansible", [*args, "-a", f"msg=<{{{{ {expression} }}}}>"], temp=temp, filter_plugins=filter_plugins
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
