@@ -152,7 +152,9 @@ def _playbook(tmp_path, plays, facts):
     """Run ``plays`` (YAML text) with the fact ``dockerlab`` loaded from JSON;
     the role comes from the project's roles_path (ansible.cfg), and no
     ANSIBLE_FILTER_PLUGINS is set: filters come from the roles the play has."""
-    (tmp_path / "vars.json").write_text(json.dumps({"dockerlab": facts}))
+    # As docker_host_facts leaves it: under ansible_facts (an extra var wins
+    # over the facts Ansible would gather, of which there are none here).
+    (tmp_path / "vars.json").write_text(json.dumps({"ansible_facts": {"dockerlab": facts}}))
     (tmp_path / "play.yml").write_text(plays)
     # Check mode, and the role's own tasks skipped: nothing runs.
     args = ["-i", "localhost,", "-c", "local", "--check", "-e", f"@{tmp_path / 'vars.json'}"]
@@ -187,7 +189,7 @@ NO_ROLE_PLAY = """\
   tasks:
     - name: Use the filter without the role
       ansible.builtin.debug:
-        msg: "<{{ {'/etc/docker': '0755'} | dockerlab_loose_files(dockerlab.files) }}>"
+        msg: "<{{ {'/etc/docker': '0755'} | dockerlab_loose_files(ansible_facts.dockerlab.files) }}>"
 """
 
 
