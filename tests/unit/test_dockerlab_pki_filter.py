@@ -6,6 +6,8 @@ import datetime
 import hashlib
 import importlib.util
 import ipaddress
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -418,3 +420,22 @@ def test_stale_files_checks_directories_by_mode_and_owner_and_user_files_by_user
         },
     }
     assert dockerlab_pki.stale_files(wanted, facts) == [wanted[1]]
+
+
+def test_loading_the_filters_does_not_import_cryptography():
+    """Ansible loads every filter file of a role in each task's worker that
+    uses any filter: the file must not import cryptography (~40 ms of CPU)
+    until a filter needs it."""
+    path = str(FILTER_PLUGINS / "dockerlab_pki.py")
+    code = (
+        "import importlib.util, sys\n"
+        f"spec = importlib.util.spec_from_file_location('pki', {path!r})\n"
+        "module = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(module)\n"
+        "print(sorted(module.FilterModule().filters()))\n"
+        "print('cryptography' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    names, imported = out.splitlines()
+    assert "dockerlab_cert_status" in names
+    assert imported == "False"
