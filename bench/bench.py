@@ -14,7 +14,12 @@ dockerlab.role=bench, never the user's lab hosts):
    restarts the daemon; requests sent and failed, longest gap, and how long the
    Engine API was down (as docker_daemon_restart reports it); with the
    userland proxy off (the hardened default) and on;
-4. scaling: the idempotent re-run over 1, 2, 4 and 8 hosts in one play.
+4. scaling: the idempotent re-run over 1, 2, 4 and 8 hosts in one play, with
+   the CPU time it took: ansible-playbook's own (with its workers and the
+   docker exec clients it starts) and the whole machine's (which adds the lab
+   hosts running the modules, and the Docker engine); and the same for
+   bench/floor.yml, which only reads each host once (site.yml's first task):
+   the least a re-run can do, whose ratio is the floor of site.yml's here.
 
 Each figure is min / median / max over --samples runs. Prints a table and
 writes bench/results/<UTC time>.json and bench/results/latest.json. It
@@ -36,6 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 SITE = ROOT / "playbooks" / "site.yml"
+FLOOR = ROOT / "bench" / "floor.yml"
 PROBE = ROOT / "bench" / "probe.py"
 HOSTS_PLAYBOOK = ROOT / "tests" / "lab" / "hosts.yml"
 PACKAGE_ACTIONS = {"ansible.builtin.apt", "apt", "ansible.builtin.package", "package"}
@@ -78,8 +84,21 @@ def inventory_file(names):
     return handle.name
 
 
-def run_json(playbook, names, extra_vars=None, forks=None, check=True):
-    """Run a playbook with the json callback; return (wall seconds, parsed output)."""
+def machine_busy_s():
+    """CPU seconds every process of this machine has used so far (/proc/stat)."""
+    with open("/proc/stat") as handle:
+        fields = handle.readline().split()[1:]
+    # user nice system idle iowait irq softirq steal: all but idle and iowait.
+    ticks = [int(f) for f in fields[:8]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def run_json(playbook, names, extra_vars=None, forks=None, check=True, cpu=None):
+    """Run a playbook with the json callback; return (wall seconds, parsed output).
+
+    With a dict as ``cpu``, also record the CPU seconds the run took:
+    "ansible" (ansible-playbook and every process it waited for) and
+    "machine" (all processes of this machine meanwhile)."""
     inventory = inventory_file(names)
     cmd = [
         "ansible-playbook",
@@ -94,9 +113,15 @@ def run_json(playbook, names, extra_vars=None, forks=None, check=True):
         cmd += ["-e", json.dumps(extra_vars)]
     if forks:
         cmd += ["--forks", str(forks)]
+    before, busy = os.times(), machine_busy_s()
     start = time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env(), cwd=ROOT, check=False)
     wall = time.monotonic() - start
+    if cpu is not None:
+        after = os.times()
+        cpu["ansible"] = after.children_user + after.children_system
+        cpu["ansible"] -= before.children_user + before.children_system
+        cpu["machine"] = machine_busy_s() - busy
     os.unlink(inventory)
     try:
         data = json.loads(proc.stdout)
@@ -207,16 +232,25 @@ def first_converge(samples):
     }
 
 
-def rerun(samples, names=None):
+def rerun(samples, names=None, playbook=SITE):
     names = names or bench_names(1)
-    walls, changed, executed = [], [], []
+    walls, changed, executed, ansible_cpu, machine_cpu = [], [], [], [], []
     for _ in range(samples):
-        wall, data = run_json(SITE, names, forks=max(len(names), 5))
+        cpu = {}
+        wall, data = run_json(playbook, names, forks=max(len(names), 5), cpu=cpu)
         walls.append(wall)
+        ansible_cpu.append(cpu["ansible"])
+        machine_cpu.append(cpu["machine"])
         st = stats(data, names[0])
         changed.append(sum(stats(data, n).get("changed", 0) for n in names))
         executed.append(st.get("ok", 0) + st.get("changed", 0))
-    return {"wall_s": spread(walls), "changed": max(changed), "tasks_executed": max(executed)}
+    return {
+        "wall_s": spread(walls),
+        "changed": max(changed),
+        "tasks_executed": max(executed),
+        "ansible_cpu_s": spread(ansible_cpu),
+        "machine_cpu_s": spread(machine_cpu),
+    }
 
 
 def availability(samples):
@@ -322,9 +356,19 @@ def scaling(samples):
     for count in (1, 2, 4, 8):
         log(f"scaling: re-run over {count} host(s)")
         out[str(count)] = rerun(samples, bench_names(count))
-    base = out["1"]["wall_s"]["median"]
-    for count in out:
-        out[count]["ratio_to_1"] = round(out[count]["wall_s"]["median"] / base, 2)
+    floor = {}
+    for count in (1, 8):
+        log(f"scaling: the floor (one host read, bench/floor.yml) over {count} host(s)")
+        floor[str(count)] = rerun(samples, bench_names(count), FLOOR)
+    for runs in (out, floor):
+        base = runs["1"]["wall_s"]["median"]
+        for count in runs:
+            runs[count]["ratio_to_1"] = round(runs[count]["wall_s"]["median"] / base, 2)
+    # What each host beyond the first costs the machine, in CPU seconds: on a
+    # machine with fewer CPUs than hosts this, not latency, sets the ratio.
+    extra = out["8"]["machine_cpu_s"]["median"] - out["1"]["machine_cpu_s"]["median"]
+    out["machine_cpu_s_per_extra_host"] = round(extra / 7, 2)
+    out["floor"] = floor
     return out
 
 
@@ -366,11 +410,29 @@ def table(results):
             rows.append(("  Engine API down (s)", fmt(av["api_downtime_s"]), ""))
     if "scaling" in results:
         for count, sc in results["scaling"].items():
-            rows.append(
+            if not count.isdigit():  # the per-host CPU and the floor, below
+                continue
+            rows += [
                 (
                     f"re-run over {count} host(s) (s), ratio",
                     f"{fmt(sc['wall_s'])}  x{sc['ratio_to_1']}",
                     TARGETS["scaling_ratio_8"] if count == "8" else "",
+                ),
+                (
+                    "  CPU s: ansible-playbook / machine",
+                    f"{sc['ansible_cpu_s']['median']:.1f} / {sc['machine_cpu_s']['median']:.1f}",
+                    "",
+                ),
+            ]
+        per_host = results["scaling"].get("machine_cpu_s_per_extra_host")
+        if per_host is not None:
+            rows.append(("  machine CPU s per host beyond the first", f"{per_host:.2f}", ""))
+        for count, fl in (results["scaling"].get("floor") or {}).items():
+            rows.append(
+                (
+                    f"floor: one host read over {count} host(s) (s), ratio",
+                    f"{fmt(fl['wall_s'])}  x{fl['ratio_to_1']}",
+                    "",
                 )
             )
     width = max(len(r[0]) for r in rows)
