@@ -367,9 +367,7 @@ def scaling(samples):
     # What each host beyond the first costs the machine, in CPU seconds: on a
     # machine with fewer CPUs than hosts this, not latency, sets the ratio.
     extra = out["8"]["machine_cpu_s"]["median"] - out["1"]["machine_cpu_s"]["median"]
-    out["machine_cpu_s_per_extra_host"] = round(extra / 7, 2)
-    out["floor"] = floor
-    return out
+    return {"hosts": out, "floor": floor, "machine_cpu_s_per_extra_host": round(extra / 7, 2)}
 
 
 # --- report ---------------------------------------------------------------------
@@ -409,9 +407,7 @@ def table(results):
         if av.get("api_downtime_s"):
             rows.append(("  Engine API down (s)", fmt(av["api_downtime_s"]), ""))
     if "scaling" in results:
-        for count, sc in results["scaling"].items():
-            if not count.isdigit():  # the per-host CPU and the floor, below
-                continue
+        for count, sc in results["scaling"]["hosts"].items():
             rows += [
                 (
                     f"re-run over {count} host(s) (s), ratio",
@@ -424,10 +420,9 @@ def table(results):
                     "",
                 ),
             ]
-        per_host = results["scaling"].get("machine_cpu_s_per_extra_host")
-        if per_host is not None:
-            rows.append(("  machine CPU s per host beyond the first", f"{per_host:.2f}", ""))
-        for count, fl in (results["scaling"].get("floor") or {}).items():
+        per_host = results["scaling"]["machine_cpu_s_per_extra_host"]
+        rows.append(("  machine CPU s per host beyond the first", f"{per_host:.2f}", ""))
+        for count, fl in results["scaling"]["floor"].items():
             rows.append(
                 (
                     f"floor: one host read over {count} host(s) (s), ratio",
