@@ -147,7 +147,7 @@ BAD_INPUTS = {
     ),
     "log-opts-not-strings": (
         {"docker_engine_log_opts": {"max-file": 3}},
-        "docker_engine_log_opts a dict of strings",
+        "docker_engine_log_opts must be a dict of strings",
     ),
     "image-nowhere": (
         {"flask_app_image": "digitalocean/no-such-image:latest"},

@@ -36,6 +36,8 @@ options:
 """
 
 
+import ipaddress  # noqa: E402 - after the docs
+
 from ansible.module_utils.common.text.formatters import human_to_bytes  # noqa: E402 - after the docs
 
 
@@ -182,9 +184,47 @@ def dockerlab_flask_host_errors(facts, image, name, bind_address, host_port):
     return errors
 
 
+def _number(value):
+    """An integer from an int or a string of digits (as -e gives it); None otherwise."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return None
+
+
+def dockerlab_flask_input_errors(variables):
+    """What is wrong with flask_app's variables (a mapping of their names to
+    values), one message per variable that names it and the fix; [] when
+    nothing is."""
+    errors = []
+    for name in ("flask_app_host_port", "flask_app_container_port"):
+        port = _number(variables.get(name))
+        if port is None or not 1 <= port <= 65535:
+            errors.append(f"{name} is '{variables.get(name)}': use a TCP port from 1 to 65535.")
+    address = str(variables.get("flask_app_bind_address"))
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        errors.append(
+            f"flask_app_bind_address is '{address}', which is not an IPv4 or IPv6 address: use e.g. 0.0.0.0"
+            " (every interface) or 127.0.0.1 (this host only)."
+        )
+    timeout = _number(variables.get("flask_app_wait_timeout"))
+    if timeout is None or timeout < 1:
+        errors.append(
+            f"flask_app_wait_timeout is '{variables.get('flask_app_wait_timeout')}': use a number of"
+            " seconds, at least 1."
+        )
+    return errors
+
+
 class FilterModule:
     def filters(self):
         return {
             "dockerlab_flask_drift": dockerlab_flask_drift,
             "dockerlab_flask_host_errors": dockerlab_flask_host_errors,
+            "dockerlab_flask_input_errors": dockerlab_flask_input_errors,
         }

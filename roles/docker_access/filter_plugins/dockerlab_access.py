@@ -1,0 +1,98 @@
+# Copyright: contributors to dockerlab
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters of the docker_access role (the PKI's are in dockerlab_pki.py).
+
+``dockerlab_access_input_errors`` says what is wrong with the role's
+variables before the host is asked anything. It runs on the controller, in
+the process that evaluates the role's gates: a Python call costs a fraction
+of the Jinja it replaces, which Ansible compiles again for every host.
+"""
+
+import ipaddress
+import re
+
+from ansible.module_utils.parsing.convert_bool import boolean
+
+DOCUMENTATION = r"""
+name: dockerlab_access_input_errors
+short_description: What is wrong with docker_access's variables
+description:
+  - Takes a mapping of docker_access's variable names to their values and
+    returns one message per wrong value, naming the variable and the fix, or
+    an empty list.
+  - The keys read are C(engine_in_play) (whether docker_engine read the host
+    earlier in the play), C(port) (the port the role will use: the variable,
+    or Docker's convention for the mode), C(docker_access_tcp),
+    C(docker_access_tcp_port), C(docker_access_tcp_address),
+    C(docker_access_insecure_acknowledged) and C(docker_access_users).
+options:
+  _input:
+    description: The variables, by name.
+    type: dict
+    required: true
+"""
+
+# RFC 1123 host name (labels of letters, digits and inner hyphens).
+_HOSTNAME = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?$")
+
+
+def _is_ip(value):
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _port_ok(port):
+    text = str(port).strip()
+    return not isinstance(port, bool) and text.isdigit() and 1 <= int(text) <= 65535
+
+
+def _truthy(value):
+    try:
+        return boolean(value, strict=False)
+    except TypeError:
+        return False
+
+
+def dockerlab_access_input_errors(variables):
+    """One message per wrong docker_access variable; [] when none is."""
+    errors = []
+    if not variables.get("engine_in_play"):
+        errors.append(
+            "docker_access needs the docker_engine role earlier in the same play: it installs Docker"
+            " and owns the restart handler this role notifies. Use roles: [docker_engine,"
+            " docker_access] (as playbooks/site.yml does)."
+        )
+    mode = variables.get("docker_access_tcp")
+    if not _port_ok(variables.get("port")):
+        errors.append(
+            f"docker_access_tcp_port is '{variables.get('docker_access_tcp_port')}': use a TCP port from 1 to"
+            " 65535, or leave it empty for Docker's convention (2376 with TLS, 2375 without)."
+        )
+    address = str(variables.get("docker_access_tcp_address"))
+    if mode != "off" and not (
+        _is_ip(address) or (_HOSTNAME.match(address) and not re.fullmatch(r"[0-9.]+", address))
+    ):
+        errors.append(
+            f"docker_access_tcp_address is '{address}', which is neither an IPv4 or IPv6 address nor"
+            " a host name. Use e.g. 0.0.0.0 (every interface), 127.0.0.1 (this host only) or one"
+            " interface's address."
+        )
+    if mode == "insecure" and not _truthy(variables.get("docker_access_insecure_acknowledged")):
+        errors.append(
+            "docker_access_tcp is 'insecure': the Docker API would listen on"
+            f" {address}:{variables.get('port')} with NO authentication, and anyone who can reach it"
+            " is root on this host. This is only for deliberately vulnerable breakout labs: set"
+            " docker_access_insecure_acknowledged: true to confirm, or use docker_access_tcp: tls."
+        )
+    users = variables.get("docker_access_users")
+    if not isinstance(users, (list, tuple)) or not all(isinstance(user, str) for user in users):
+        errors.append("docker_access_users must be a list of user names, e.g. [student].")
+    return errors
+
+
+class FilterModule:
+    def filters(self):
+        return {"dockerlab_access_input_errors": dockerlab_access_input_errors}

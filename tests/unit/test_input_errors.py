@@ -1,0 +1,231 @@
+"""The input checks of docker_engine, docker_access and flask_app
+(filter_plugins: dockerlab_engine_input_errors, dockerlab_access_input_errors,
+dockerlab_flask_input_errors): every bad value gets one message that names
+the variable and the fix, good values get none; and through Ansible, each
+role's _<role>_input_errors gives the filter the role's variables."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import ansible_cli
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _load(role, name):
+    spec = importlib.util.spec_from_file_location(
+        name, ROOT / "roles" / role / "filter_plugins" / f"{name}.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+engine_errors = _load("docker_engine", "dockerlab_engine").dockerlab_engine_input_errors
+access_errors = _load("docker_access", "dockerlab_access").dockerlab_access_input_errors
+flask_errors = _load("flask_app", "dockerlab_flask").dockerlab_flask_input_errors
+
+# The roles' defaults (defaults/main.yml), as the filters get them.
+ENGINE = {
+    "docker_engine_daemon_options": {},
+    "docker_engine_registry_mirrors": [],
+    "docker_engine_restart_timeout": 60,
+    "docker_engine_log_opts": {"max-size": "10m", "max-file": "3"},
+}
+ACCESS = {
+    "engine_in_play": True,
+    "port": 2376,
+    "docker_access_tcp": "tls",
+    "docker_access_tcp_port": None,
+    "docker_access_tcp_address": "0.0.0.0",  # noqa: S104 - a value checked, not a server
+    "docker_access_insecure_acknowledged": False,
+    "docker_access_users": [],
+}
+FLASK = {
+    "flask_app_host_port": 1337,
+    "flask_app_container_port": 5000,
+    "flask_app_bind_address": "0.0.0.0",  # noqa: S104 - a value checked, not a server
+    "flask_app_wait_timeout": 60,
+}
+
+
+@pytest.mark.parametrize(
+    ("check", "defaults"), [(engine_errors, ENGINE), (access_errors, ACCESS), (flask_errors, FLASK)]
+)
+def test_the_defaults_are_fine(check, defaults):
+    assert check(defaults) == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"docker_engine_daemon_options": ["debug"]}, "docker_engine_daemon_options must be a dict"),
+        ({"docker_engine_daemon_options": None}, "(got NoneType)"),
+        (
+            {"docker_engine_registry_mirrors": "http://m:5000"},
+            "docker_engine_registry_mirrors must be a list",
+        ),
+        ({"docker_engine_registry_mirrors": {"a": 1}}, "docker_engine_registry_mirrors must be a list"),
+        ({"docker_engine_restart_timeout": 0}, "docker_engine_restart_timeout is '0'"),
+        ({"docker_engine_restart_timeout": "soon"}, "docker_engine_restart_timeout is 'soon'"),
+        ({"docker_engine_restart_timeout": True}, "docker_engine_restart_timeout is 'True'"),
+        ({"docker_engine_log_opts": ["max-size=10m"]}, "docker_engine_log_opts must be a dict of strings"),
+        ({"docker_engine_log_opts": {"max-file": 3}}, "quote max-file (3)"),
+    ],
+)
+def test_each_bad_engine_value_is_named(changes, expected):
+    errors = engine_errors({**ENGINE, **changes})
+    assert len(errors) == 1, errors
+    assert expected in errors[0], errors
+
+
+@pytest.mark.parametrize("timeout", [1, "30", " 5 "])
+def test_engine_timeouts_as_ints_or_digits_are_fine(timeout):
+    assert engine_errors({**ENGINE, "docker_engine_restart_timeout": timeout}) == []
+
+
+def test_every_bad_engine_value_gets_its_own_message():
+    bad = {
+        "docker_engine_daemon_options": [],
+        "docker_engine_registry_mirrors": None,
+        "docker_engine_restart_timeout": -1,
+        "docker_engine_log_opts": {"max-file": 3},
+    }
+    errors = engine_errors(bad)
+    assert [e.split()[0] for e in errors] == list(bad)
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"engine_in_play": False}, "docker_access needs the docker_engine role earlier in the same play"),
+        ({"port": 0, "docker_access_tcp_port": 0}, "docker_access_tcp_port is '0'"),
+        ({"port": 70000, "docker_access_tcp_port": 70000}, "docker_access_tcp_port is '70000'"),
+        ({"port": "abc", "docker_access_tcp_port": "abc"}, "docker_access_tcp_port is 'abc'"),
+        ({"port": True, "docker_access_tcp_port": True}, "docker_access_tcp_port is 'True'"),
+        ({"docker_access_tcp_address": "not an address!"}, "docker_access_tcp_address is 'not an address!'"),
+        ({"docker_access_tcp_address": "10.0.0.300"}, "neither an IPv4 or IPv6 address nor a host name"),
+        ({"docker_access_tcp_address": "-bad.example"}, "docker_access_tcp_address is '-bad.example'"),
+        ({"docker_access_tcp": "insecure", "port": 2375}, "set docker_access_insecure_acknowledged: true"),
+        (
+            {"docker_access_tcp": "insecure", "docker_access_insecure_acknowledged": "no"},
+            "listen on 0.0.0.0:2376 with NO authentication",
+        ),
+        ({"docker_access_users": "student"}, "docker_access_users must be a list of user names"),
+        ({"docker_access_users": ["student", 7]}, "docker_access_users must be a list of user names"),
+    ],
+)
+def test_each_bad_access_value_is_named(changes, expected):
+    errors = access_errors({**ACCESS, **changes})
+    assert len(errors) == 1, errors
+    assert expected in errors[0], errors
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"docker_access_tcp_address": "127.0.0.1"},
+        {"docker_access_tcp_address": "::"},
+        {"docker_access_tcp_address": "fe80::1"},
+        {"docker_access_tcp_address": "docker.lab.example"},
+        {"docker_access_tcp_address": "localhost."},
+        {"port": "2376", "docker_access_tcp_port": "2376"},
+        {"port": 65535, "docker_access_tcp_port": 65535},
+        {"docker_access_tcp": "off", "docker_access_tcp_address": "anything at all"},
+        {"docker_access_tcp": "insecure", "docker_access_insecure_acknowledged": True},
+        {"docker_access_tcp": "insecure", "docker_access_insecure_acknowledged": "yes"},
+        {"docker_access_users": ["student", "root"]},
+        {"docker_access_users": ()},
+    ],
+)
+def test_good_access_values_are_fine(changes):
+    assert access_errors({**ACCESS, **changes}) == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"flask_app_host_port": 0}, "flask_app_host_port is '0'"),
+        ({"flask_app_host_port": "70000"}, "flask_app_host_port is '70000'"),
+        ({"flask_app_container_port": "http"}, "flask_app_container_port is 'http'"),
+        ({"flask_app_bind_address": "localhost"}, "flask_app_bind_address is 'localhost', which is not"),
+        ({"flask_app_bind_address": "0.0.0.0/0"}, "flask_app_bind_address is '0.0.0.0/0'"),
+        ({"flask_app_wait_timeout": 0}, "flask_app_wait_timeout is '0'"),
+        ({"flask_app_wait_timeout": None}, "flask_app_wait_timeout is 'None'"),
+    ],
+)
+def test_each_bad_flask_value_is_named(changes, expected):
+    errors = flask_errors({**FLASK, **changes})
+    assert len(errors) == 1, errors
+    assert expected in errors[0], errors
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"flask_app_host_port": "8080"}, {"flask_app_bind_address": "::1"}, {"flask_app_host_port": 65535}],
+)
+def test_good_flask_values_are_fine(changes):
+    assert flask_errors({**FLASK, **changes}) == []
+
+
+# ------------------------------------------------------- through Ansible
+
+ROLES_PLAY = """\
+- hosts: localhost
+  gather_facts: false
+  roles:
+    # Only loaded: their defaults, vars and filter plugins, none of their tasks.
+    - {role: docker_engine, when: false}
+    - {role: docker_access, when: false}
+    - {role: flask_app, when: false}
+  tasks:
+    - name: Print the roles' input errors
+      ansible.builtin.debug:
+        msg: "<{{ {'engine': _docker_engine_input_errors, 'access': _docker_access_input_errors,
+                   'flask': _flask_app_input_errors} | to_json }}>"
+"""
+
+
+def _input_errors(tmp_path, extra_vars):
+    (tmp_path / "vars.json").write_text(json.dumps(extra_vars))
+    (tmp_path / "play.yml").write_text(ROLES_PLAY)
+    args = ["-i", "localhost,", "-c", "local", "--check", "-e", f"@{tmp_path / 'vars.json'}"]
+    done = ansible_cli.run("ansible-playbook", [*args, str(tmp_path / "play.yml")], temp=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    # The YAML callback folds the message: read it back as YAML.
+    printed = done.stdout.split("ok: [localhost] => ", 1)[1].split("\nPLAY RECAP", 1)[0]
+    return json.loads(yaml.safe_load(printed)["msg"][1:-1])
+
+
+def test_each_role_gives_its_variables_to_its_filter(tmp_path):
+    errors = _input_errors(
+        tmp_path,
+        {
+            # What docker_engine's read registers; docker_access needs it.
+            "_docker_engine_host_read": {"skipped": True},
+            "docker_engine_log_opts": {"max-file": 3},
+            "docker_access_tcp_port": 70000,
+            "docker_access_tcp_address": "not an address!",
+            "flask_app_bind_address": "nowhere",
+        },
+    )
+    assert [e.split(" must ")[0] for e in errors["engine"]] == ["docker_engine_log_opts"]
+    assert [e.split(" is ")[0] for e in errors["access"]] == [
+        "docker_access_tcp_port",
+        "docker_access_tcp_address",
+    ]
+    assert "docker_access_tcp_port is '70000'" in errors["access"][0]
+    assert [e.split(" is ")[0] for e in errors["flask"]] == ["flask_app_bind_address"]
+
+
+def test_docker_access_without_docker_engine_in_the_play_is_named(tmp_path):
+    errors = _input_errors(tmp_path, {})
+    assert errors["engine"] == []
+    assert errors["flask"] == []
+    assert len(errors["access"]) == 1
+    assert errors["access"][0].startswith(
+        "docker_access needs the docker_engine role earlier in the same play"
+    )
