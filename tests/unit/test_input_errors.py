@@ -229,3 +229,95 @@ def test_docker_access_without_docker_engine_in_the_play_is_named(tmp_path):
     assert errors["access"][0].startswith(
         "docker_access needs the docker_engine role earlier in the same play"
     )
+
+
+# ------------------------------------------- the host, as docker_host_facts read it
+
+host_errors = _load("docker_access", "dockerlab_access").dockerlab_access_host_errors
+flask_covered = _load("flask_app", "dockerlab_flask").dockerlab_flask_covered
+
+
+def _host_vars(tmp_path, **changes):
+    return {
+        "host": "lab1",
+        "ca_key": str(tmp_path / "ca-key.pem"),
+        "docker_access_tcp": "tls",
+        "docker_access_tls_dir": "/etc/docker/tls",
+        "docker_access_ca_regenerate": False,
+        **changes,
+    }
+
+
+def _read(users=None, trusted=True):
+    return {
+        "users": {"root": {"uid": 0}, "student": {"uid": 1000}, **(users or {})},
+        "files": {"/etc/docker/tls/ca.pem": {"exists": trusted}},
+    }
+
+
+def test_a_host_with_its_users_and_the_ca_key_is_fine(tmp_path):
+    (tmp_path / "ca-key.pem").write_text("key")
+    assert host_errors(_read(), _host_vars(tmp_path)) == []
+
+
+@pytest.mark.parametrize(
+    ("missing", "expected"),
+    [
+        (["ghost"], "docker_access_users lists ghost, who does not exist on lab1."),
+        (["zed", "ghost"], "docker_access_users lists ghost, zed, who do not exist on lab1."),
+    ],
+)
+def test_users_that_do_not_exist_are_named(tmp_path, missing, expected):
+    (tmp_path / "ca-key.pem").write_text("key")
+    errors = host_errors(_read(dict.fromkeys(missing)), _host_vars(tmp_path))
+    assert errors == [f"{expected} Create the user(s) first or remove them from the list."]
+
+
+def test_a_lost_ca_key_is_refused_where_the_host_trusts_a_ca(tmp_path):
+    errors = host_errors(_read(), _host_vars(tmp_path))
+    assert len(errors) == 1
+    assert errors[0].startswith(f"The CA key {tmp_path / 'ca-key.pem'} is missing on the controller")
+    assert "set docker_access_ca_regenerate: true" in errors[0]
+
+
+@pytest.mark.parametrize(
+    ("facts", "changes"),
+    [
+        (_read(trusted=False), {}),  # a new host: the CA is issued and installed
+        (_read(), {"docker_access_ca_regenerate": True}),
+        (_read(), {"docker_access_ca_regenerate": "yes"}),
+        (_read(), {"docker_access_tcp": "off"}),
+        ({"users": {}, "files": {}}, {}),  # the file was not read
+    ],
+)
+def test_a_missing_ca_key_is_fine_where_nothing_trusts_the_old_ca(tmp_path, facts, changes):
+    assert host_errors(facts, _host_vars(tmp_path, **changes)) == []
+
+
+COVERING = {
+    "images": {"img:1": {}},
+    "inspected": {"app": None},
+    "listening": {"1337": []},
+    "containers": [],
+}
+
+
+def test_a_read_that_asked_about_the_app_covers_it():
+    assert flask_covered(COVERING, "img:1", "app", 1337) is True
+    assert flask_covered(COVERING, "img:1", "app", "1337") is True
+
+
+@pytest.mark.parametrize(
+    "facts",
+    [
+        None,
+        {},
+        {**COVERING, "images": None},
+        {**COVERING, "images": {"img:2": {}}},
+        {**COVERING, "inspected": {"other": None}},
+        {**COVERING, "listening": {"8080": []}},
+        {**COVERING, "containers": None},
+    ],
+)
+def test_a_read_that_did_not_ask_about_the_app_does_not_cover_it(facts):
+    assert flask_covered(facts, "img:1", "app", 1337) is False

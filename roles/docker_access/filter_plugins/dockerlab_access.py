@@ -3,12 +3,14 @@
 """Filters of the docker_access role (the PKI's are in dockerlab_pki.py).
 
 ``dockerlab_access_input_errors`` says what is wrong with the role's
-variables before the host is asked anything. It runs on the controller, in
+variables before the host is asked anything, ``dockerlab_access_host_errors``
+what stops the role on the host as docker_host_facts read it. They run on the controller, in
 the process that evaluates the role's gates: a Python call costs a fraction
 of the Jinja it replaces, which Ansible compiles again for every host.
 """
 
 import ipaddress
+import os
 import re
 
 from ansible.module_utils.parsing.convert_bool import boolean
@@ -30,6 +32,10 @@ options:
     description: The variables, by name.
     type: dict
     required: true
+notes:
+  - The same file has C(dockerlab_access_host_errors(facts, variables)), the
+    reasons to refuse the host as M(docker_host_facts) read it (a user that
+    does not exist, a CA the host trusts whose key the controller lost).
 """
 
 # RFC 1123 host name (labels of letters, digits and inner hyphens).
@@ -93,6 +99,38 @@ def dockerlab_access_input_errors(variables):
     return errors
 
 
+def dockerlab_access_host_errors(facts, variables):
+    """What stops docker_access on the host that docker_host_facts read
+    (``facts``), one message per problem; [] when none does. ``variables``:
+    host (its inventory name), ca_key (the CA key's path on the controller),
+    docker_access_tcp, docker_access_tls_dir and docker_access_ca_regenerate."""
+    errors = []
+    host = variables.get("host")
+    missing = sorted(user for user, found in (facts.get("users") or {}).items() if found is None)
+    if missing:
+        errors.append(
+            f"docker_access_users lists {', '.join(missing)}, who {'does' if len(missing) == 1 else 'do'} not"
+            f" exist on {host}. Create the user(s) first or remove them from the list."
+        )
+    ca_key = variables.get("ca_key")
+    host_ca = f"{variables.get('docker_access_tls_dir')}/ca.pem"
+    if (
+        variables.get("docker_access_tcp") == "tls"
+        and not os.path.isfile(ca_key)
+        and not _truthy(variables.get("docker_access_ca_regenerate"))
+        and ((facts.get("files") or {}).get(host_ca) or {}).get("exists")
+    ):
+        errors.append(
+            f"The CA key {ca_key} is missing on the controller, but {host} trusts a CA ({host_ca}). A new CA"
+            " would break every client bundle issued so far. Restore the PKI directory from your backup, or"
+            " set docker_access_ca_regenerate: true to issue a new CA and new bundles."
+        )
+    return errors
+
+
 class FilterModule:
     def filters(self):
-        return {"dockerlab_access_input_errors": dockerlab_access_input_errors}
+        return {
+            "dockerlab_access_input_errors": dockerlab_access_input_errors,
+            "dockerlab_access_host_errors": dockerlab_access_host_errors,
+        }

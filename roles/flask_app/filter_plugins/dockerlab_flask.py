@@ -37,6 +37,7 @@ options:
 
 
 import ipaddress  # noqa: E402 - after the docs
+from collections.abc import Mapping  # noqa: E402 - after the docs
 
 from ansible.module_utils.common.text.formatters import human_to_bytes  # noqa: E402 - after the docs
 
@@ -184,6 +185,21 @@ def dockerlab_flask_host_errors(facts, image, name, bind_address, host_port):
     return errors
 
 
+def dockerlab_flask_covered(facts, image, name, host_port):
+    """Whether docker_host_facts' fact ``facts`` was read with this image in
+    ``images``, this container in ``inspect`` and this host port in
+    ``ports``, and with ``containers``: what the role decides on."""
+    if not isinstance(facts, Mapping):
+        return False
+    asked = (
+        (facts.get("images"), image),
+        (facts.get("inspected"), name),
+        (facts.get("listening"), str(host_port)),
+    )
+    read = all(isinstance(answers, Mapping) and key in answers for answers, key in asked)
+    return read and facts.get("containers") is not None
+
+
 def _number(value):
     """An integer from an int or a string of digits (as -e gives it); None otherwise."""
     if isinstance(value, bool):
@@ -227,4 +243,5 @@ class FilterModule:
             "dockerlab_flask_drift": dockerlab_flask_drift,
             "dockerlab_flask_host_errors": dockerlab_flask_host_errors,
             "dockerlab_flask_input_errors": dockerlab_flask_input_errors,
+            "dockerlab_flask_covered": dockerlab_flask_covered,
         }
