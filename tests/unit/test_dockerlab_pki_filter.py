@@ -314,6 +314,7 @@ def test_filter_module_exposes_the_filters():
         "dockerlab_certs_to_issue": dockerlab_pki.certs_to_issue,
         "dockerlab_bundle_files": dockerlab_pki.bundle_files,
         "dockerlab_stale_files": dockerlab_pki.stale_files,
+        "dockerlab_access_plan": dockerlab_pki.access_plan,
     }
 
 

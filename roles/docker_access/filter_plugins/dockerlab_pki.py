@@ -21,7 +21,10 @@ each time (about 0.5 CPU seconds of a converged re-run over 8 hosts).
 import datetime
 import hashlib
 import ipaddress
+import json
 import os
+
+from ansible.module_utils.parsing.convert_bool import boolean
 
 
 def _crypto():
@@ -194,7 +197,141 @@ def _differs(item, now):
         return True
     if (now.get("mode"), now.get("uid"), now.get("gid")) != (item["mode"], item["uid"], item["gid"]):
         return True
-    return item.get("state") != "directory" and now.get("sha256") != _sha256(item["src"])
+    if item.get("state") == "directory":
+        return False
+    try:
+        return now.get("sha256") != _sha256(item["src"])
+    except OSError:
+        # Not on the controller (yet): a check run only pretended to issue it.
+        return True
+
+
+def _truthy(value):
+    """Ansible's bool filter, lenient: "yes", "true", "1", True..."""
+    try:
+        return boolean(value, strict=False)
+    except TypeError:
+        return False
+
+
+def _unique(items):
+    """The items in their order, each once (Jinja's unique)."""
+    return list(dict.fromkeys(items))
+
+
+def listener_inputs(mode, address, port, tls_dir, unit):
+    """The hash docker_daemon_listener writes into its drop-in (its
+    inputs_hash: sha256 of the JSON list of what the drop-in is derived
+    from), for the TLS listener the role wants."""
+    data = [
+        mode,
+        address,
+        int(port),
+        f"{tls_dir}/ca.pem",
+        f"{tls_dir}/server-cert.pem",
+        f"{tls_dir}/server-key.pem",
+        unit.get("file"),
+        unit.get("exec_start"),
+    ]
+    return hashlib.sha256(json.dumps(data).encode("utf-8")).hexdigest()
+
+
+def access_plan(facts, variables):
+    """What docker_access has to do on a host: every difference access.yml's
+    tasks act on, and ``todo``, their union (converge.yml's gate).
+
+    ``facts``: docker_host_facts' fact (users, files, group, unit, fqdn, ipv4,
+    ipv6). ``variables``: host (inventory name), dropin (the listener
+    drop-in's path), bundle_users (users who get a bundle on this host),
+    bundle_files ([{"name", "mode"}]), port (the TCP port), and the role's
+    docker_access_tcp, docker_access_tcp_address, docker_access_tls_dir,
+    docker_access_pki_dir, docker_access_users, docker_access_exclusive,
+    docker_access_extra_sans and docker_access_cert_renew_days."""
+    v = variables
+    mode, pki_dir, tls_dir = v["docker_access_tcp"], v["docker_access_pki_dir"], v["docker_access_tls_dir"]
+    renew_days = v["docker_access_cert_renew_days"]
+    users = list(v["docker_access_users"])
+    group = facts.get("group") or {}
+    members = list(group.get("members") or [])
+    group_differs = (
+        not group.get("exists")
+        or bool(set(users) - set(members))
+        or (_truthy(v["docker_access_exclusive"]) and bool(set(members) - set(users)))
+    )
+    ca_cert, ca_key = os.path.join(pki_dir, "ca.pem"), os.path.join(pki_dir, "ca-key.pem")
+    ca_missing = not (os.path.isfile(ca_key) and os.path.isfile(ca_cert))
+    host_dir = os.path.join(pki_dir, "hosts", v["host"])
+    sans = _unique(
+        ["DNS:" + v["host"], "DNS:localhost", "IP:127.0.0.1", "IP:::1"]
+        + (["DNS:" + facts["fqdn"]] if facts.get("fqdn") else [])
+        + ["IP:" + address for address in facts.get("ipv4") or []]
+        + ["IP:" + address for address in facts.get("ipv6") or []]
+        + list(v["docker_access_extra_sans"] or [])
+    )
+    plan = {
+        "group_differs": group_differs,
+        "ca_missing": ca_missing,
+        "sans": sans,
+        "own_clients_to_issue": [],
+        "server_status": "missing",
+        "tls_stale": [],
+    }
+    # Only with TLS, and once there is a CA: nothing else can be compared.
+    if mode == "tls" and not ca_missing:
+        plan["own_clients_to_issue"] = certs_to_issue(v["bundle_users"], pki_dir, renew_days)
+        plan["server_status"] = cert_status(
+            os.path.join(host_dir, "server-cert.pem"),
+            ca_cert,
+            os.path.join(host_dir, "server-key.pem"),
+            sans,
+            renew_days,
+        )
+        root = {"uid": 0, "gid": 0}
+        wanted = [
+            {"dest": tls_dir, "state": "directory", "mode": "0755", **root},
+            {"src": ca_cert, "dest": f"{tls_dir}/ca.pem", "mode": "0444", **root},
+            {
+                "src": f"{host_dir}/server-cert.pem",
+                "dest": f"{tls_dir}/server-cert.pem",
+                "mode": "0444",
+                **root,
+            },
+            {
+                "src": f"{host_dir}/server-key.pem",
+                "dest": f"{tls_dir}/server-key.pem",
+                "mode": "0400",
+                **root,
+            },
+        ]
+        wanted += bundle_files(v["bundle_users"], facts.get("users") or {}, pki_dir, v["bundle_files"])
+        plan["tls_stale"] = stale_files(wanted, facts)
+    dropin = ((facts.get("files") or {}).get(v["dropin"])) or {}
+    unit = facts.get("unit") or {}
+    if mode == "off":
+        listener_current = not dropin.get("exists")
+    elif mode == "tls":
+        inputs = listener_inputs("tls", v["docker_access_tcp_address"], v["port"], tls_dir, unit)
+        listener_current = dropin.get("inputs") == inputs and unit.get("dropins_setting_exec_start") == [
+            v["dropin"]
+        ]
+    else:
+        # Insecure: the module runs every time, so that its warning shows.
+        listener_current = False
+    plan["listener_current"] = listener_current
+    plan["todo"] = (
+        group_differs
+        or (
+            mode == "tls"
+            and (
+                ca_missing
+                or bool(plan["own_clients_to_issue"])
+                or plan["server_status"] != "ok"
+                or bool(plan["tls_stale"])
+            )
+        )
+        or not listener_current
+    )
+    return plan
 
 
 class FilterModule:
@@ -204,4 +341,5 @@ class FilterModule:
             "dockerlab_certs_to_issue": certs_to_issue,
             "dockerlab_bundle_files": bundle_files,
             "dockerlab_stale_files": stale_files,
+            "dockerlab_access_plan": access_plan,
         }
