@@ -145,6 +145,7 @@ def test_filter_module_exposes_the_filter():
     assert dockerlab_engine.FilterModule().filters() == {
         "dockerlab_loose_files": loose_files,
         "dockerlab_engine_input_errors": dockerlab_engine.dockerlab_engine_input_errors,
+        "dockerlab_engine_plan": dockerlab_engine.dockerlab_engine_plan,
     }
 
 

@@ -11,6 +11,8 @@ of the Jinja it replaces, which Ansible compiles again for every host.
 
 from collections.abc import Mapping
 
+from ansible.module_utils.parsing.convert_bool import boolean
+
 DOCUMENTATION = r"""
 name: dockerlab_loose_files
 short_description: The files that exist with another mode or owner than wanted
@@ -100,9 +102,109 @@ def dockerlab_engine_input_errors(variables):
     return errors
 
 
+def _truthy(value):
+    """Ansible's bool filter, lenient: "yes", "true", "1", True..."""
+    try:
+        return boolean(value, strict=False)
+    except TypeError:
+        return False
+
+
+def deep_merge(base, overlay):
+    """``overlay`` merged into a copy of ``base``: objects key by key,
+    everything else replaced (docker_daemon_config's merge, which is also
+    Ansible's combine(recursive=true))."""
+    merged = dict(base)
+    for key, value in overlay.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def dockerlab_engine_plan(facts, variables):
+    """What docker_engine has to refuse and to do on a host.
+
+    ``facts``: docker_host_facts' fact ({} before the host was read).
+    ``variables``: the role's docker_engine_* variables by name, and host
+    (its inventory name) and file_modes (path to wanted mode). Returns
+    input_errors; options (daemon.json settings: the role's, then
+    docker_engine_daemon_options over them) and removed_keys (what the merge
+    takes out); config_suspect (daemon.json does not parse, or "hosts" is in
+    it or in the options), host_errors, preflight_errors and preflight_ok;
+    and the differences engine.yml's tasks act on: missing_packages,
+    enabled_differs, daemon_config (daemon.json after docker_daemon_config's
+    merge) and config_differs, loose_files, and todo, their union."""
+    v = variables
+    input_errors = dockerlab_engine_input_errors(v)
+    plan = {"input_errors": input_errors, "options": {}, "removed_keys": []}
+    if not input_errors:
+        managed = {
+            "live-restore": _truthy(v["docker_engine_live_restore"]),
+            "icc": _truthy(v["docker_engine_icc"]),
+            "no-new-privileges": _truthy(v["docker_engine_no_new_privileges"]),
+            "userland-proxy": _truthy(v["docker_engine_userland_proxy"]),
+            "log-driver": v["docker_engine_log_driver"],
+            "log-opts": v["docker_engine_log_opts"],
+        }
+        if v["docker_engine_registry_mirrors"]:
+            managed["registry-mirrors"] = v["docker_engine_registry_mirrors"]
+        if v["docker_engine_userns_remap"]:
+            managed["userns-remap"] = v["docker_engine_userns_remap"]
+        plan["options"] = deep_merge(managed, v["docker_engine_daemon_options"])
+        if not v["docker_engine_userns_remap"] and "userns-remap" not in v["docker_engine_daemon_options"]:
+            plan["removed_keys"] = ["userns-remap"]
+    daemon_json = facts.get("daemon_json") or {}
+    current = daemon_json.get("config") or {}
+    options = v["docker_engine_daemon_options"]
+    plan["config_suspect"] = bool(facts) and (
+        not daemon_json.get("valid")
+        or "hosts" in current
+        or (isinstance(options, Mapping) and "hosts" in options)
+    )
+    host_errors = []
+    if (
+        plan["options"]
+        and not _truthy(plan["options"].get("userland-proxy"))
+        and facts.get("proc_sys_writable") is False
+    ):
+        host_errors.append(
+            "docker_engine_userland_proxy is false, but /proc/sys is read-only on"
+            f" {v['host']} (Docker inside an unprivileged container?): dockerd must set"
+            " route_localnet there to publish ports without docker-proxy, and without it starts with no"
+            " bridge, losing the published ports of running containers (or refuses to start). Set"
+            " docker_engine_userland_proxy: true for this host, or make /proc/sys writable (mount -o"
+            " remount,rw /proc/sys where the host is allowed to)."
+        )
+    plan["host_errors"] = host_errors
+    plan["preflight_errors"] = input_errors or host_errors
+    plan["preflight_ok"] = not input_errors and not plan["config_suspect"] and not host_errors
+    service = facts.get("service") or {}
+    plan["missing_packages"] = [
+        name for name, version in (facts.get("packages") or {}).items() if version is None
+    ]
+    plan["enabled_differs"] = service.get("enabled") != _truthy(v["docker_engine_service_enabled"])
+    kept = {key: value for key, value in current.items() if key not in plan["removed_keys"]}
+    plan["daemon_config"] = deep_merge(kept, plan["options"])
+    plan["config_differs"] = plan["daemon_config"] != current
+    plan["loose_files"] = dockerlab_loose_files(v["file_modes"], facts.get("files"))
+    plan["todo"] = bool(
+        v["docker_engine_source"] == "upstream"
+        or plan["missing_packages"]
+        or not service.get("active")
+        or plan["enabled_differs"]
+        or facts.get("stash_pending")
+        or plan["config_differs"]
+        or plan["loose_files"]
+    )
+    return plan
+
+
 class FilterModule:
     def filters(self):
         return {
             "dockerlab_loose_files": dockerlab_loose_files,
             "dockerlab_engine_input_errors": dockerlab_engine_input_errors,
+            "dockerlab_engine_plan": dockerlab_engine_plan,
         }
