@@ -138,7 +138,8 @@ def _variables(pki, **changes):
     return {
         "host": HOST,
         "dropin": DROPIN,
-        "port": 2376,
+        "default_ports": {"tls": 2376, "insecure": 2375, "off": 2376},
+        "docker_access_tcp_port": None,
         "bundle_users": ["student", "root"],
         "bundle_files": BUNDLE_FILES,
         "docker_access_tcp": "tls",
@@ -310,7 +311,7 @@ def test_a_bundle_file_that_differs(pki):
     "change",
     [
         {"docker_access_tcp_address": "127.0.0.1"},
-        {"port": 2377},
+        {"docker_access_tcp_port": 2377},
         {"docker_access_tls_dir": "/etc/docker/certs"},
     ],
 )
@@ -338,7 +339,7 @@ def test_off_wants_no_drop_in_and_ignores_tls(own_pki):
 
 
 def test_insecure_always_runs_the_listener_module(pki):
-    result = plan(_converged(pki), _variables(pki, docker_access_tcp="insecure", port=2375))
+    result = plan(_converged(pki), _variables(pki, docker_access_tcp="insecure"))
     assert result["listener_current"] is False
     assert result["todo"] is True
 

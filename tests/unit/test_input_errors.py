@@ -37,7 +37,7 @@ ENGINE = {
 }
 ACCESS = {
     "engine_in_play": True,
-    "port": 2376,
+    "default_ports": {"tls": 2376, "insecure": 2375, "off": 2376},
     "docker_access_tcp": "tls",
     "docker_access_tcp_port": None,
     "docker_access_tcp_address": "0.0.0.0",  # noqa: S104 - a value checked, not a server
@@ -102,17 +102,17 @@ def test_every_bad_engine_value_gets_its_own_message():
     ("changes", "expected"),
     [
         ({"engine_in_play": False}, "docker_access needs the docker_engine role earlier in the same play"),
-        ({"port": 0, "docker_access_tcp_port": 0}, "docker_access_tcp_port is '0'"),
-        ({"port": 70000, "docker_access_tcp_port": 70000}, "docker_access_tcp_port is '70000'"),
-        ({"port": "abc", "docker_access_tcp_port": "abc"}, "docker_access_tcp_port is 'abc'"),
-        ({"port": True, "docker_access_tcp_port": True}, "docker_access_tcp_port is 'True'"),
+        ({"docker_access_tcp_port": 0}, "docker_access_tcp_port is '0'"),
+        ({"docker_access_tcp_port": 70000}, "docker_access_tcp_port is '70000'"),
+        ({"docker_access_tcp_port": "abc"}, "docker_access_tcp_port is 'abc'"),
+        ({"docker_access_tcp_port": True}, "docker_access_tcp_port is 'True'"),
         ({"docker_access_tcp_address": "not an address!"}, "docker_access_tcp_address is 'not an address!'"),
         ({"docker_access_tcp_address": "10.0.0.300"}, "neither an IPv4 or IPv6 address nor a host name"),
         ({"docker_access_tcp_address": "-bad.example"}, "docker_access_tcp_address is '-bad.example'"),
-        ({"docker_access_tcp": "insecure", "port": 2375}, "set docker_access_insecure_acknowledged: true"),
+        ({"docker_access_tcp": "insecure"}, "set docker_access_insecure_acknowledged: true"),
         (
             {"docker_access_tcp": "insecure", "docker_access_insecure_acknowledged": "no"},
-            "listen on 0.0.0.0:2376 with NO authentication",
+            "listen on 0.0.0.0:2375 with NO authentication",
         ),
         ({"docker_access_users": "student"}, "docker_access_users must be a list of user names"),
         ({"docker_access_users": ["student", 7]}, "docker_access_users must be a list of user names"),
@@ -132,8 +132,8 @@ def test_each_bad_access_value_is_named(changes, expected):
         {"docker_access_tcp_address": "fe80::1"},
         {"docker_access_tcp_address": "docker.lab.example"},
         {"docker_access_tcp_address": "localhost."},
-        {"port": "2376", "docker_access_tcp_port": "2376"},
-        {"port": 65535, "docker_access_tcp_port": 65535},
+        {"docker_access_tcp_port": "2376"},
+        {"docker_access_tcp_port": 65535},
         {"docker_access_tcp": "off", "docker_access_tcp_address": "anything at all"},
         {"docker_access_tcp": "insecure", "docker_access_insecure_acknowledged": True},
         {"docker_access_tcp": "insecure", "docker_access_insecure_acknowledged": "yes"},
@@ -321,3 +321,90 @@ def test_a_read_that_asked_about_the_app_covers_it():
 )
 def test_a_read_that_did_not_ask_about_the_app_does_not_cover_it(facts):
     assert flask_covered(facts, "img:1", "app", 1337) is False
+
+
+# --------------------------------------------- docker_access's preflight, in one call
+
+access_module = _load("docker_access", "dockerlab_access")
+checks = access_module.dockerlab_access_checks
+
+
+@pytest.mark.parametrize(
+    ("mode", "port", "expected"),
+    [
+        ("tls", None, 2376),
+        ("insecure", "", 2375),
+        ("off", None, 2376),
+        ("tls", 2377, 2377),
+        ("tls", "2377", "2377"),
+    ],
+)
+def test_the_port_is_the_variable_or_dockers_convention(mode, port, expected):
+    variables = {**ACCESS, "docker_access_tcp": mode, "docker_access_tcp_port": port}
+    assert access_module.tcp_port(variables) == expected
+
+
+def _check_vars(tmp_path, **changes):
+    (tmp_path / "ca-key.pem").write_text("key")
+    return {
+        **ACCESS,
+        **_host_vars(tmp_path),
+        "bundle_users": ["student", "root"],
+        "host_files": ["/etc/docker/tls", "/etc/docker/tls/ca.pem"],
+        "reserved_keys": ["hosts", "tls", "tlsverify"],
+        **changes,
+    }
+
+
+def _covering_read(**daemon_json):
+    read = _read()
+    read["files"]["/etc/docker/tls"] = {"exists": True}
+    read["daemon_json"] = {"config": daemon_json}
+    return read
+
+
+def test_a_host_read_that_covers_the_role_and_shows_nothing_wrong_passes(tmp_path):
+    result = checks(_covering_read(debug=True), _check_vars(tmp_path))
+    assert result == {
+        "input_errors": [],
+        "port": 2376,
+        "reread_needed": False,
+        "host_errors": [],
+        "reserved_conflict": False,
+        "preflight_errors": [],
+        "preflight_ok": True,
+    }
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"bundle_users": ["student", "root", "alice"]}, {"host_files": ["/etc/docker/tls", "/etc/other"]}],
+)
+def test_what_the_read_did_not_cover_is_read_again(tmp_path, changes):
+    result = checks(_covering_read(), _check_vars(tmp_path, **changes))
+    assert result["reread_needed"] is True
+    assert result["preflight_ok"] is False
+    assert result["preflight_errors"] == []
+
+
+def test_a_reserved_key_in_daemon_json_is_a_conflict_unless_the_listener_is_off(tmp_path):
+    assert checks(_covering_read(tls=True), _check_vars(tmp_path))["reserved_conflict"] is True
+    off = checks(_covering_read(tls=True), _check_vars(tmp_path, docker_access_tcp="off"))
+    assert off["reserved_conflict"] is False
+    assert off["preflight_ok"] is True
+
+
+def test_the_inputs_come_first_and_need_no_read(tmp_path):
+    result = checks({}, _check_vars(tmp_path, docker_access_tcp_port=0))
+    assert result["preflight_errors"] == result["input_errors"]
+    assert result["input_errors"][0].startswith("docker_access_tcp_port is '0'")
+    assert result["reread_needed"] is False
+    assert result["preflight_ok"] is False
+
+
+def test_host_errors_are_refused(tmp_path):
+    read = _covering_read()
+    read["users"]["ghost"] = None
+    result = checks(read, _check_vars(tmp_path))
+    assert result["preflight_errors"] == result["host_errors"]
+    assert "ghost" in result["host_errors"][0]

@@ -23,8 +23,8 @@ description:
     returns one message per wrong value, naming the variable and the fix, or
     an empty list.
   - The keys read are C(engine_in_play) (whether docker_engine read the host
-    earlier in the play), C(port) (the port the role will use: the variable,
-    or Docker's convention for the mode), C(docker_access_tcp),
+    earlier in the play), C(default_ports) (Docker's convention for each
+    mode, for an empty C(docker_access_tcp_port)), C(docker_access_tcp),
     C(docker_access_tcp_port), C(docker_access_tcp_address),
     C(docker_access_insecure_acknowledged) and C(docker_access_users).
 options:
@@ -50,6 +50,15 @@ def _is_ip(value):
     return True
 
 
+def tcp_port(variables):
+    """docker_access_tcp_port, or Docker's convention for the mode
+    (default_ports) where it is empty."""
+    port = variables.get("docker_access_tcp_port")
+    if port is None or str(port) == "":
+        return variables["default_ports"].get(variables.get("docker_access_tcp"))
+    return port
+
+
 def _port_ok(port):
     text = str(port).strip()
     return not isinstance(port, bool) and text.isdigit() and 1 <= int(text) <= 65535
@@ -72,7 +81,8 @@ def dockerlab_access_input_errors(variables):
             " docker_access] (as playbooks/site.yml does)."
         )
     mode = variables.get("docker_access_tcp")
-    if not _port_ok(variables.get("port")):
+    port = tcp_port(variables)
+    if not _port_ok(port):
         errors.append(
             f"docker_access_tcp_port is '{variables.get('docker_access_tcp_port')}': use a TCP port from 1 to"
             " 65535, or leave it empty for Docker's convention (2376 with TLS, 2375 without)."
@@ -89,7 +99,7 @@ def dockerlab_access_input_errors(variables):
     if mode == "insecure" and not _truthy(variables.get("docker_access_insecure_acknowledged")):
         errors.append(
             "docker_access_tcp is 'insecure': the Docker API would listen on"
-            f" {address}:{variables.get('port')} with NO authentication, and anyone who can reach it"
+            f" {address}:{port} with NO authentication, and anyone who can reach it"
             " is root on this host. This is only for deliberately vulnerable breakout labs: set"
             " docker_access_insecure_acknowledged: true to confirm, or use docker_access_tcp: tls."
         )
@@ -128,9 +138,47 @@ def dockerlab_access_host_errors(facts, variables):
     return errors
 
 
+def dockerlab_access_checks(facts, variables):
+    """What docker_access's preflight has to read or refuse on a host.
+
+    ``facts``: docker_host_facts' fact ({} before the host was read).
+    ``variables``: what dockerlab_access_input_errors and
+    dockerlab_access_host_errors take, and bundle_users and host_files (what
+    the role needs read) and reserved_keys (daemon.json keys the listener's
+    flags set). Returns input_errors; port (the TCP port: docker_access_tcp_port
+    or Docker's convention for the mode); reread_needed (the read did not cover
+    this role's users and files); host_errors; reserved_conflict
+    (daemon.json sets a reserved key and the role manages a listener);
+    preflight_errors (the inputs' first) and preflight_ok."""
+    input_errors = dockerlab_access_input_errors(variables)
+    checks = {
+        "input_errors": input_errors,
+        "port": tcp_port(variables),
+        "reread_needed": False,
+        "host_errors": [],
+        "reserved_conflict": False,
+    }
+    if facts and not input_errors:
+        users, files = facts.get("users") or {}, facts.get("files") or {}
+        checks["reread_needed"] = any(user not in users for user in variables["bundle_users"]) or any(
+            path not in files for path in variables["host_files"]
+        )
+        checks["host_errors"] = dockerlab_access_host_errors(facts, variables)
+        config = (facts.get("daemon_json") or {}).get("config") or {}
+        checks["reserved_conflict"] = variables["docker_access_tcp"] != "off" and any(
+            key in config for key in variables["reserved_keys"]
+        )
+    checks["preflight_errors"] = input_errors or checks["host_errors"]
+    checks["preflight_ok"] = not (
+        input_errors or checks["reread_needed"] or checks["host_errors"] or checks["reserved_conflict"]
+    )
+    return checks
+
+
 class FilterModule:
     def filters(self):
         return {
             "dockerlab_access_input_errors": dockerlab_access_input_errors,
             "dockerlab_access_host_errors": dockerlab_access_host_errors,
+            "dockerlab_access_checks": dockerlab_access_checks,
         }

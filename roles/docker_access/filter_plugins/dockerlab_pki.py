@@ -243,8 +243,9 @@ def access_plan(facts, variables):
     ``facts``: docker_host_facts' fact (users, files, group, unit, fqdn, ipv4,
     ipv6). ``variables``: host (inventory name), dropin (the listener
     drop-in's path), bundle_users (users who get a bundle on this host),
-    bundle_files ([{"name", "mode"}]), port (the TCP port), and the role's
-    docker_access_tcp, docker_access_tcp_address, docker_access_tls_dir,
+    bundle_files ([{"name", "mode"}]), default_ports (Docker's convention
+    for each mode, for an empty docker_access_tcp_port), and the role's
+    docker_access_tcp, docker_access_tcp_port, docker_access_tcp_address, docker_access_tls_dir,
     docker_access_pki_dir, docker_access_users, docker_access_exclusive,
     docker_access_extra_sans and docker_access_cert_renew_days."""
     v = variables
@@ -310,7 +311,10 @@ def access_plan(facts, variables):
     if mode == "off":
         listener_current = not dropin.get("exists")
     elif mode == "tls":
-        inputs = listener_inputs("tls", v["docker_access_tcp_address"], v["port"], tls_dir, unit)
+        port = v["docker_access_tcp_port"]
+        if port is None or str(port) == "":
+            port = v["default_ports"]["tls"]
+        inputs = listener_inputs("tls", v["docker_access_tcp_address"], port, tls_dir, unit)
         listener_current = dropin.get("inputs") == inputs and unit.get("dropins_setting_exec_start") == [
             v["dropin"]
         ]
