@@ -237,6 +237,58 @@ def dockerlab_flask_input_errors(variables):
     return errors
 
 
+def dockerlab_flask_plan(ansible_facts, variables):
+    """What flask_app has to read, refuse and do on a host, in one call.
+
+    ``ansible_facts``: the host's facts (docker_engine's read "dockerlab",
+    and this role's own "_flask_app_host" when it read the host itself).
+    ``variables``: the role's flask_app_* variables by name, settings_hash
+    (the label that hashes the container's other settings), reread_ran (this
+    role's own read ran last) and restarted (the daemon restarted in this
+    run). Returns input_errors; covered (the play's read has the image, the
+    container and the port); facts (what the role decides on: its own read
+    when it ran last, else the play's); host_errors, preflight_errors and
+    preflight_ok; reread_needed (read again before deciding: the daemon
+    restarted, or nothing was read); and drift (why the container is not as
+    wanted, "" when it is)."""
+    v = variables
+    image, name, host_port = v["flask_app_image"], v["flask_app_name"], v["flask_app_host_port"]
+    dockerlab = ansible_facts.get("dockerlab")
+    own = ansible_facts.get("_flask_app_host")
+    covered = dockerlab_flask_covered(dockerlab, image, name, host_port)
+    facts = own if v["reread_ran"] else dockerlab if covered else own or {}
+    plan = {
+        "input_errors": dockerlab_flask_input_errors(v),
+        "covered": covered,
+        "facts": facts,
+        "host_errors": [],
+        "reread_needed": bool(v["restarted"]) or (not covered and own is None),
+        "drift": "",
+    }
+    if not plan["input_errors"]:
+        bind_address = v["flask_app_bind_address"]
+        plan["host_errors"] = dockerlab_flask_host_errors(facts, image, name, bind_address, host_port)
+        wanted = {
+            "labels": {"org.dockerlab.flask-settings": v["settings_hash"]},
+            "memory": v["flask_app_memory"],
+            "cpu_shares": int(v["flask_app_cpu_shares"]),
+            "pids_limit": int(v["flask_app_pids_limit"]),
+        }
+        plan["drift"] = dockerlab_flask_drift(
+            facts,
+            image,
+            name,
+            v["flask_app_restart_policy"],
+            bind_address,
+            host_port,
+            v["flask_app_container_port"],
+            wanted,
+        )
+    plan["preflight_errors"] = plan["input_errors"] or plan["host_errors"]
+    plan["preflight_ok"] = not plan["input_errors"] and covered and not plan["host_errors"]
+    return plan
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -244,4 +296,5 @@ class FilterModule:
             "dockerlab_flask_host_errors": dockerlab_flask_host_errors,
             "dockerlab_flask_input_errors": dockerlab_flask_input_errors,
             "dockerlab_flask_covered": dockerlab_flask_covered,
+            "dockerlab_flask_plan": dockerlab_flask_plan,
         }

@@ -1,0 +1,136 @@
+"""dockerlab_flask_plan (roles/flask_app/filter_plugins/dockerlab_flask.py):
+which read flask_app decides on, what it refuses, whether it reads again,
+and why the container is not as wanted, in one call."""
+
+import copy
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+_spec = importlib.util.spec_from_file_location(
+    "dockerlab_flask", ROOT / "roles" / "flask_app" / "filter_plugins" / "dockerlab_flask.py"
+)
+dockerlab_flask = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(dockerlab_flask)
+plan = dockerlab_flask.dockerlab_flask_plan
+
+IMAGE = "digitalocean/flask-helloworld:latest"
+IMAGE_ID = "sha256:" + "c" * 64
+DIGEST = "sha256:" + "e" * 64
+HASH = "0123456789abcdef"
+ANY_IPV4 = "0.0.0.0"  # noqa: S104 - an address compared, nothing binds here
+# docker_host_facts' fact on a host that runs the container as wanted.
+READ = {
+    "containers": [
+        {
+            "name": "flaskapp",
+            "state": "running",
+            "published": [{"ip": ANY_IPV4, "port": 1337, "type": "tcp"}],
+        }
+    ],
+    "images": {
+        IMAGE: {
+            "id": IMAGE_ID,
+            "repo_digests": ["digitalocean/flask-helloworld@" + DIGEST],
+            "registry_digest": DIGEST,
+            "registry_error": "",
+        }
+    },
+    "inspected": {
+        "flaskapp": {
+            "image_id": IMAGE_ID,
+            "status": "running",
+            "restart_policy": "unless-stopped",
+            "port_bindings": {"5000/tcp": [{"HostIp": ANY_IPV4, "HostPort": "1337"}]},
+            "labels": {"org.dockerlab.flask-settings": HASH},
+            "memory": 128 * 1024 * 1024,
+            "cpu_shares": 512,
+            "pids_limit": 100,
+        }
+    },
+    "listening": {"1337": [{"address": ANY_IPV4, "process": "docker-proxy", "pid": 10}]},
+}
+VARIABLES = {
+    "reread_ran": False,
+    "restarted": False,
+    "settings_hash": HASH,
+    "flask_app_image": IMAGE,
+    "flask_app_name": "flaskapp",
+    "flask_app_restart_policy": "unless-stopped",
+    "flask_app_bind_address": ANY_IPV4,
+    "flask_app_host_port": 1337,
+    "flask_app_container_port": 5000,
+    "flask_app_wait_timeout": 60,
+    "flask_app_memory": "128m",
+    "flask_app_cpu_shares": 512,
+    "flask_app_pids_limit": 100,
+}
+
+
+def _variables(**changes):
+    return {**VARIABLES, **changes}
+
+
+def test_a_host_that_runs_the_container_as_wanted_has_nothing_to_do():
+    result = plan({"dockerlab": READ}, VARIABLES)
+    assert result == {
+        "input_errors": [],
+        "covered": True,
+        "facts": READ,
+        "host_errors": [],
+        "reread_needed": False,
+        "drift": "",
+        "preflight_errors": [],
+        "preflight_ok": True,
+    }
+
+
+def test_other_settings_are_drift():
+    assert plan({"dockerlab": READ}, _variables(settings_hash="f" * 16))["drift"] == (
+        "the container was made with other settings"
+    )
+    assert plan({"dockerlab": READ}, _variables(flask_app_host_port=1400))["drift"] != ""
+
+
+def test_a_read_that_did_not_cover_the_app_is_read_again_by_the_role():
+    other = {**READ, "inspected": {}}
+    result = plan({"dockerlab": other}, VARIABLES)
+    assert result["covered"] is False
+    assert result["preflight_ok"] is False
+    assert result["reread_needed"] is True
+    own = copy.deepcopy(READ)
+    result = plan({"dockerlab": other, "_flask_app_host": own}, _variables(reread_ran=True))
+    assert result["facts"] is own
+    assert result["reread_needed"] is False
+    assert result["drift"] == ""
+
+
+def test_the_roles_own_read_wins_when_it_ran_last():
+    own = copy.deepcopy(READ)
+    own["inspected"]["flaskapp"]["status"] = "exited"
+    result = plan({"dockerlab": READ, "_flask_app_host": own}, _variables(reread_ran=True))
+    assert result["facts"] is own
+    assert result["drift"] == "the container is exited"
+
+
+def test_a_restart_in_this_run_means_reading_again():
+    assert plan({"dockerlab": READ}, _variables(restarted=True))["reread_needed"] is True
+
+
+def test_a_busy_port_is_refused():
+    read = copy.deepcopy(READ)
+    read["listening"]["1400"] = [{"address": ANY_IPV4, "process": "python3", "pid": 7}]
+    result = plan({"dockerlab": read}, _variables(flask_app_host_port=1400))
+    assert result["preflight_ok"] is False
+    assert result["preflight_errors"][0].startswith("flask_app_host_port 1400 is already in use")
+
+
+@pytest.mark.parametrize("facts", [{}, {"dockerlab": READ}])
+def test_bad_inputs_come_first_and_nothing_else_is_decided(facts):
+    result = plan(facts, _variables(flask_app_host_port="x", flask_app_cpu_shares="many"))
+    assert result["preflight_errors"] == result["input_errors"]
+    assert result["input_errors"][0].startswith("flask_app_host_port is 'x'")
+    assert (result["host_errors"], result["drift"]) == ([], "")
+    assert result["preflight_ok"] is False
