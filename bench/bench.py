@@ -18,8 +18,11 @@ dockerlab.role=bench, never the user's lab hosts):
    the CPU time it took: ansible-playbook's own (with its workers and the
    docker exec clients it starts) and the whole machine's (which adds the lab
    hosts running the modules, and the Docker engine); and the same for
-   bench/floor.yml, which only reads each host once (site.yml's first task):
-   the least a re-run can do, whose ratio is the floor of site.yml's here.
+   bench/floor.yml, which only reads each host once (the one module site.yml
+   runs on a converged host): the least a re-run can do, whose ratio is the
+   floor of site.yml's here. The counts are measured in rounds (one sample
+   of each per round), so that a slow spell of the machine does not fall on
+   one count only.
 
 Each figure is min / median / max over --samples runs. Prints a table and
 writes bench/results/<UTC time>.json and bench/results/latest.json. It
@@ -232,25 +235,34 @@ def first_converge(samples):
     }
 
 
+def rerun_sample(names, playbook=SITE):
+    """One re-run of ``playbook`` over ``names``: wall and CPU seconds,
+    changed (all hosts) and tasks executed (the first host)."""
+    cpu = {}
+    wall, data = run_json(playbook, names, forks=max(len(names), 5), cpu=cpu)
+    st = stats(data, names[0])
+    return {
+        "wall": wall,
+        "changed": sum(stats(data, n).get("changed", 0) for n in names),
+        "executed": st.get("ok", 0) + st.get("changed", 0),
+        "ansible_cpu": cpu["ansible"],
+        "machine_cpu": cpu["machine"],
+    }
+
+
+def summarize(runs):
+    return {
+        "wall_s": spread(r["wall"] for r in runs),
+        "changed": max(r["changed"] for r in runs),
+        "tasks_executed": max(r["executed"] for r in runs),
+        "ansible_cpu_s": spread(r["ansible_cpu"] for r in runs),
+        "machine_cpu_s": spread(r["machine_cpu"] for r in runs),
+    }
+
+
 def rerun(samples, names=None, playbook=SITE):
     names = names or bench_names(1)
-    walls, changed, executed, ansible_cpu, machine_cpu = [], [], [], [], []
-    for _ in range(samples):
-        cpu = {}
-        wall, data = run_json(playbook, names, forks=max(len(names), 5), cpu=cpu)
-        walls.append(wall)
-        ansible_cpu.append(cpu["ansible"])
-        machine_cpu.append(cpu["machine"])
-        st = stats(data, names[0])
-        changed.append(sum(stats(data, n).get("changed", 0) for n in names))
-        executed.append(st.get("ok", 0) + st.get("changed", 0))
-    return {
-        "wall_s": spread(walls),
-        "changed": max(changed),
-        "tasks_executed": max(executed),
-        "ansible_cpu_s": spread(ansible_cpu),
-        "machine_cpu_s": spread(machine_cpu),
-    }
+    return summarize([rerun_sample(names, playbook) for _ in range(samples)])
 
 
 def availability(samples):
@@ -352,14 +364,19 @@ def scaling(samples):
     create_hosts(bench_names(8), fresh=False)
     log("converging 8 bench hosts (first time for the new ones)")
     run_json(SITE, bench_names(8), forks=8)
-    out = {}
-    for count in (1, 2, 4, 8):
-        log(f"scaling: re-run over {count} host(s)")
-        out[str(count)] = rerun(samples, bench_names(count))
-    floor = {}
-    for count in (1, 8):
-        log(f"scaling: the floor (one host read, bench/floor.yml) over {count} host(s)")
-        floor[str(count)] = rerun(samples, bench_names(count), FLOOR)
+    # In rounds (1, 2, 4, 8 hosts, then the floor over 1 and 8), not each
+    # count's samples in a row: a slow spell of the machine then falls on
+    # every count alike instead of on one.
+    sites = {count: [] for count in (1, 2, 4, 8)}
+    floors = {count: [] for count in (1, 8)}
+    for i in range(samples):
+        log(f"scaling: round {i + 1}/{samples}: re-run over 1, 2, 4 and 8 hosts, then the floor over 1 and 8")
+        for count, runs in sites.items():
+            runs.append(rerun_sample(bench_names(count)))
+        for count, runs in floors.items():
+            runs.append(rerun_sample(bench_names(count), FLOOR))
+    out = {str(count): summarize(runs) for count, runs in sites.items()}
+    floor = {str(count): summarize(runs) for count, runs in floors.items()}
     for runs in (out, floor):
         base = runs["1"]["wall_s"]["median"]
         for count in runs:
