@@ -4,8 +4,10 @@ and why the container is not as wanted, in one call."""
 
 import copy
 import importlib.util
+import json
 from pathlib import Path
 
+import ansible_cli
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -19,7 +21,6 @@ plan = dockerlab_flask.dockerlab_flask_plan
 IMAGE = "digitalocean/flask-helloworld:latest"
 IMAGE_ID = "sha256:" + "c" * 64
 DIGEST = "sha256:" + "e" * 64
-HASH = "0123456789abcdef"
 ANY_IPV4 = "0.0.0.0"  # noqa: S104 - an address compared, nothing binds here
 # docker_host_facts' fact on a host that runs the container as wanted.
 READ = {
@@ -44,7 +45,6 @@ READ = {
             "status": "running",
             "restart_policy": "unless-stopped",
             "port_bindings": {"5000/tcp": [{"HostIp": ANY_IPV4, "HostPort": "1337"}]},
-            "labels": {"org.dockerlab.flask-settings": HASH},
             "memory": 128 * 1024 * 1024,
             "cpu_shares": 512,
             "pids_limit": 100,
@@ -55,7 +55,6 @@ READ = {
 VARIABLES = {
     "reread_ran": False,
     "restarted": False,
-    "settings_hash": HASH,
     "flask_app_image": IMAGE,
     "flask_app_name": "flaskapp",
     "flask_app_restart_policy": "unless-stopped",
@@ -66,6 +65,16 @@ VARIABLES = {
     "flask_app_memory": "128m",
     "flask_app_cpu_shares": 512,
     "flask_app_pids_limit": 100,
+    "flask_app_user": "65534:65534",
+    "flask_app_cap_drop": ["ALL"],
+    "flask_app_read_only": True,
+    "flask_app_tmpfs": ["/tmp:rw,noexec,nosuid,size=16m"],  # noqa: S108 - a mount option, no file
+    "flask_app_no_new_privileges": True,
+    "flask_app_healthcheck": {},
+}
+# What the container converged with these settings is labelled with.
+READ["inspected"]["flaskapp"]["labels"] = {
+    "org.dockerlab.flask-settings": dockerlab_flask.settings_hash(VARIABLES)
 }
 
 
@@ -77,6 +86,7 @@ def test_a_host_that_runs_the_container_as_wanted_has_nothing_to_do():
     result = plan({"dockerlab": READ}, VARIABLES)
     assert result == {
         "input_errors": [],
+        "settings_hash": dockerlab_flask.settings_hash(VARIABLES),
         "covered": True,
         "facts": READ,
         "host_errors": [],
@@ -88,7 +98,7 @@ def test_a_host_that_runs_the_container_as_wanted_has_nothing_to_do():
 
 
 def test_other_settings_are_drift():
-    assert plan({"dockerlab": READ}, _variables(settings_hash="f" * 16))["drift"] == (
+    assert plan({"dockerlab": READ}, _variables(flask_app_user="1000:1000"))["drift"] == (
         "the container was made with other settings"
     )
     assert plan({"dockerlab": READ}, _variables(flask_app_host_port=1400))["drift"] != ""
@@ -134,3 +144,47 @@ def test_bad_inputs_come_first_and_nothing_else_is_decided(facts):
     assert result["input_errors"][0].startswith("flask_app_host_port is 'x'")
     assert (result["host_errors"], result["drift"]) == ([], "")
     assert result["preflight_ok"] is False
+
+
+# ------------------------------------------------------- through Ansible
+
+# The label's definition before it moved into the filter: running containers
+# carry hashes made this way, and a different one would recreate them all.
+ORACLE = (
+    "([flask_app_user, flask_app_cap_drop, flask_app_memory, flask_app_cpu_shares | int,"
+    " flask_app_read_only | bool, flask_app_tmpfs, flask_app_no_new_privileges | bool,"
+    " flask_app_healthcheck, flask_app_pids_limit | int] | to_json(sort_keys=true) | hash('sha256'))[:16]"
+)
+HASH_PLAY = """\
+- hosts: localhost
+  gather_facts: false
+  roles:
+    - {role: flask_app, when: false}  # only loaded: its defaults, vars and filters
+  tasks:
+    - name: Print the role's label and the oracle's
+      ansible.builtin.debug:
+        msg: "<{{ _flask_app_settings_hash }} {{ ORACLE }}>"
+""".replace("ORACLE", ORACLE)
+
+
+@pytest.mark.parametrize(
+    "extra_vars",
+    [
+        {},
+        {"flask_app_memory": "256m", "flask_app_cpu_shares": "1024", "flask_app_read_only": "no"},
+        {"flask_app_cap_drop": ["NET_RAW", "ALL"], "flask_app_healthcheck": {}, "flask_app_user": "1000"},
+        {
+            "flask_app_tmpfs": ["/run:size=1m", "/var/cache:rw"],
+            "flask_app_healthcheck": {"test": ["CMD", "true"]},
+        },
+    ],
+)
+def test_the_label_is_the_one_ansible_made_before(tmp_path, extra_vars):
+    (tmp_path / "vars.json").write_text(json.dumps(extra_vars))
+    (tmp_path / "play.yml").write_text(HASH_PLAY)
+    args = ["-i", "localhost,", "-c", "local", "-e", f"@{tmp_path / 'vars.json'}", str(tmp_path / "play.yml")]
+    done = ansible_cli.run("ansible-playbook", args, temp=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    label, oracle = done.stdout.split("msg: <", 1)[1].split(">", 1)[0].split()
+    assert len(label) == 16
+    assert label == oracle

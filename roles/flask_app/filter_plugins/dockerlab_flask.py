@@ -36,10 +36,13 @@ options:
 """
 
 
+import hashlib  # noqa: E402 - after the docs
 import ipaddress  # noqa: E402 - after the docs
+import json  # noqa: E402 - after the docs
 from collections.abc import Mapping  # noqa: E402 - after the docs
 
 from ansible.module_utils.common.text.formatters import human_to_bytes  # noqa: E402 - after the docs
+from ansible.module_utils.parsing.convert_bool import boolean  # noqa: E402 - after the docs
 
 
 def _digest(repo_digest):
@@ -237,15 +240,43 @@ def dockerlab_flask_input_errors(variables):
     return errors
 
 
+def _truthy(value):
+    """Ansible's bool filter, lenient: "yes", "true", "1", True..."""
+    try:
+        return boolean(value, strict=False)
+    except TypeError:
+        return False
+
+
+def settings_hash(variables):
+    """The label that hashes the container's settings beyond image, ports and
+    restart policy: the first 16 hex digits of the sha256 of their JSON
+    list, sorted keys, as Ansible's to_json(sort_keys=true) | hash('sha256')
+    gave it (running containers carry it: it must not change)."""
+    v = variables
+    settings = [
+        v["flask_app_user"],
+        v["flask_app_cap_drop"],
+        v["flask_app_memory"],
+        int(v["flask_app_cpu_shares"]),
+        _truthy(v["flask_app_read_only"]),
+        v["flask_app_tmpfs"],
+        _truthy(v["flask_app_no_new_privileges"]),
+        v["flask_app_healthcheck"],
+        int(v["flask_app_pids_limit"]),
+    ]
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode("utf-8")).hexdigest()[:16]
+
+
 def dockerlab_flask_plan(ansible_facts, variables):
     """What flask_app has to read, refuse and do on a host, in one call.
 
     ``ansible_facts``: the host's facts (docker_engine's read "dockerlab",
     and this role's own "_flask_app_host" when it read the host itself).
-    ``variables``: the role's flask_app_* variables by name, settings_hash
-    (the label that hashes the container's other settings), reread_ran (this
+    ``variables``: the role's flask_app_* variables by name, reread_ran (this
     role's own read ran last) and restarted (the daemon restarted in this
-    run). Returns input_errors; covered (the play's read has the image, the
+    run). Returns input_errors; settings_hash (the label that hashes the
+    container's other settings); covered (the play's read has the image, the
     container and the port); facts (what the role decides on: its own read
     when it ran last, else the play's); host_errors, preflight_errors and
     preflight_ok; reread_needed (read again before deciding: the daemon
@@ -264,12 +295,14 @@ def dockerlab_flask_plan(ansible_facts, variables):
         "host_errors": [],
         "reread_needed": bool(v["restarted"]) or (not covered and own is None),
         "drift": "",
+        "settings_hash": "",
     }
     if not plan["input_errors"]:
         bind_address = v["flask_app_bind_address"]
         plan["host_errors"] = dockerlab_flask_host_errors(facts, image, name, bind_address, host_port)
+        plan["settings_hash"] = settings_hash(v)
         wanted = {
-            "labels": {"org.dockerlab.flask-settings": v["settings_hash"]},
+            "labels": {"org.dockerlab.flask-settings": plan["settings_hash"]},
             "memory": v["flask_app_memory"],
             "cpu_shares": int(v["flask_app_cpu_shares"]),
             "pids_limit": int(v["flask_app_pids_limit"]),
