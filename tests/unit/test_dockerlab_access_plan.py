@@ -10,15 +10,11 @@ import copy
 import datetime
 import hashlib
 import importlib.util
-import ipaddress
 import shutil
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+import x509_certs
 from docker_daemon_listener import inputs_hash
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,10 +40,7 @@ BUNDLE_FILES = [
     {"name": "key.pem", "mode": "0400"},
 ]
 HOMES = {"root": (0, "/root"), "student": (1000, "/home/student")}
-
-
-def _name(common_name):
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+NOW = datetime.datetime.now(datetime.UTC)
 
 
 def _write(path, data):
@@ -56,56 +49,22 @@ def _write(path, data):
 
 
 def _issue(subject, ca, ca_key, sans=()):
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(_name(subject))
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=365))
-    )
-    if sans:
-        entries = []
-        for name in sans:
-            kind, _, value = name.partition(":")
-            entries.append(
-                x509.IPAddress(ipaddress.ip_address(value)) if kind == "IP" else x509.DNSName(value)
-            )
-        builder = builder.add_extension(x509.SubjectAlternativeName(entries), critical=False)
-    cert = builder.sign(ca_key, hashes.SHA256())
-    return cert.public_bytes(serialization.Encoding.PEM), key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
+    """PEM certificate and key of a new EC key issued by ``ca``."""
+    key = x509_certs.ec_key()
+    cert = x509_certs.certificate(subject, key, ca.subject, ca_key, now=NOW, sans=sans)
+    return x509_certs.pem(cert), x509_certs.key_pem(key)
 
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory):
     """The controller's PKI directory as docker_access leaves it."""
     directory = tmp_path_factory.mktemp("pki")
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.UTC)
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(_name("dockerlab CA"))
-        .issuer_name(_name("dockerlab CA"))
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=3650))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    ca_pem = ca.public_bytes(serialization.Encoding.PEM)
+    ca_key = x509_certs.ec_key()
+    name = x509_certs.name("dockerlab CA")
+    ca = x509_certs.certificate("dockerlab CA", ca_key, name, ca_key, now=NOW, ca=True, days=3650)
+    ca_pem = x509_certs.pem(ca)
     _write(directory / "ca.pem", ca_pem)
-    _write(
-        directory / "ca-key.pem",
-        ca_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ),
-    )
+    _write(directory / "ca-key.pem", x509_certs.key_pem(ca_key))
     cert, key = _issue(HOST, ca, ca_key, SANS)
     _write(directory / "hosts" / HOST / "server-cert.pem", cert)
     _write(directory / "hosts" / HOST / "server-key.pem", key)

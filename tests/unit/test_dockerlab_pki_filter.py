@@ -5,7 +5,6 @@ cryptography (nothing committed), and the filter through Ansible's templar."""
 import datetime
 import hashlib
 import importlib.util
-import ipaddress
 import subprocess
 import sys
 from pathlib import Path
@@ -13,10 +12,10 @@ from types import SimpleNamespace
 
 import ansible_cli
 import pytest
+import x509_certs
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 ROOT = Path(__file__).resolve().parents[2]
 FILTER_PLUGINS = ROOT / "roles" / "docker_access" / "filter_plugins"
@@ -33,34 +32,11 @@ NOW = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
 SANS = ["DNS:host1", "DNS:localhost", "IP:127.0.0.1", "IP:::1"]
 
 
-def _name(common_name):
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-
-def _ec_key():
-    return ec.generate_private_key(ec.SECP256R1())
+_name, _ec_key = x509_certs.name, x509_certs.ec_key
 
 
 def _cert(subject, key, issuer_name, issuer_key, *, ca=False, sans=(), days=365):
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(_name(subject))
-        .issuer_name(issuer_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - datetime.timedelta(days=1))
-        .not_valid_after(NOW + datetime.timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if sans:
-        entries = []
-        for name in sans:
-            kind, _, value = name.partition(":")
-            entries.append(
-                x509.IPAddress(ipaddress.ip_address(value)) if kind == "IP" else x509.DNSName(value)
-            )
-        builder = builder.add_extension(x509.SubjectAlternativeName(entries), critical=False)
-    return builder.sign(issuer_key, hashes.SHA256())
+    return x509_certs.certificate(subject, key, issuer_name, issuer_key, now=NOW, ca=ca, sans=sans, days=days)
 
 
 @pytest.fixture(scope="module")
