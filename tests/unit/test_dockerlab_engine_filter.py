@@ -144,7 +144,6 @@ def test_on_real_files_as_docker_host_facts_reads_them(tmp_path):
 def test_filter_module_exposes_the_filter():
     assert dockerlab_engine.FilterModule().filters() == {
         "dockerlab_loose_files": loose_files,
-        "dockerlab_engine_input_errors": dockerlab_engine.dockerlab_engine_input_errors,
         "dockerlab_engine_plan": dockerlab_engine.dockerlab_engine_plan,
     }
 

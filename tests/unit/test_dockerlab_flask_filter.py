@@ -252,8 +252,6 @@ def test_filter_module_exposes_the_filters():
     assert dockerlab_flask.FilterModule().filters() == {
         "dockerlab_flask_drift": drift,
         "dockerlab_flask_host_errors": host_errors,
-        "dockerlab_flask_input_errors": dockerlab_flask.dockerlab_flask_input_errors,
-        "dockerlab_flask_covered": dockerlab_flask.dockerlab_flask_covered,
         "dockerlab_flask_plan": dockerlab_flask.dockerlab_flask_plan,
     }
 

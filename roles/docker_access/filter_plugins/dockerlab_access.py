@@ -2,11 +2,12 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters of the docker_access role (the PKI's are in dockerlab_pki.py).
 
-``dockerlab_access_input_errors`` says what is wrong with the role's
-variables before the host is asked anything, ``dockerlab_access_host_errors``
-what stops the role on the host as docker_host_facts read it. They run on the controller, in
-the process that evaluates the role's gates: a Python call costs a fraction
-of the Jinja it replaces, which Ansible compiles again for every host.
+``dockerlab_access_checks`` says what preflight has to read or refuse: what
+is wrong with the role's variables before the host is asked anything, and
+what stops the role on the host as docker_host_facts read it. It runs on the
+controller, in the process that evaluates the role's gates: a Python call
+costs a fraction of the Jinja it replaces, which Ansible compiles again for
+every host.
 """
 
 import ipaddress
@@ -16,26 +17,34 @@ import re
 from ansible.module_utils.parsing.convert_bool import boolean
 
 DOCUMENTATION = r"""
-name: dockerlab_access_input_errors
-short_description: What is wrong with docker_access's variables
+name: dockerlab_access_checks
+short_description: What docker_access's preflight has to read or refuse on a host
 description:
-  - Takes a mapping of docker_access's variable names to their values and
-    returns one message per wrong value, naming the variable and the fix, or
-    an empty list.
-  - The keys read are C(engine_in_play) (whether docker_engine read the host
-    earlier in the play), C(default_ports) (Docker's convention for each
-    mode, for an empty C(docker_access_tcp_port)), C(docker_access_tcp),
-    C(docker_access_tcp_port), C(docker_access_tcp_address),
-    C(docker_access_insecure_acknowledged) and C(docker_access_users).
+  - Takes the fact of M(docker_host_facts) (an empty dict before the host
+    was read, when only the variables are checked) and a mapping of
+    variables by name, and returns C(input_errors) (one message per wrong
+    value, naming the variable and the fix), C(port), C(reread_needed),
+    C(host_errors) (a user that does not exist, a CA the host trusts whose
+    key the controller lost), C(reserved_conflict), C(preflight_errors) and
+    C(preflight_ok).
+  - The variables read are C(engine_in_play) (whether docker_engine read the
+    host earlier in the play), C(default_ports) (Docker's convention for
+    each mode, for an empty C(docker_access_tcp_port)), C(host), C(ca_key),
+    C(bundle_users), C(host_files), C(reserved_keys), and the role's
+    C(docker_access_tcp), C(docker_access_tcp_port),
+    C(docker_access_tcp_address), C(docker_access_insecure_acknowledged),
+    C(docker_access_users), C(docker_access_tls_dir) and
+    C(docker_access_ca_regenerate).
+positional: variables
 options:
   _input:
+    description: The fact of docker_host_facts, or an empty dict.
+    type: dict
+    required: true
+  variables:
     description: The variables, by name.
     type: dict
     required: true
-notes:
-  - The same file has C(dockerlab_access_host_errors(facts, variables)), the
-    reasons to refuse the host as M(docker_host_facts) read it (a user that
-    does not exist, a CA the host trusts whose key the controller lost).
 """
 
 # RFC 1123 host name (labels of letters, digits and inner hyphens).
@@ -178,7 +187,5 @@ def dockerlab_access_checks(facts, variables):
 class FilterModule:
     def filters(self):
         return {
-            "dockerlab_access_input_errors": dockerlab_access_input_errors,
-            "dockerlab_access_host_errors": dockerlab_access_host_errors,
             "dockerlab_access_checks": dockerlab_access_checks,
         }

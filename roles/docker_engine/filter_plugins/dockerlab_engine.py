@@ -3,10 +3,11 @@
 """Filters of the docker_engine role.
 
 ``dockerlab_loose_files`` names the files whose mode or owner differs.
-``dockerlab_engine_input_errors`` says what is wrong with the role's
-variables before the host is asked anything. Both run on the controller, in
-the process that evaluates the role's gates: a Python call costs a fraction
-of the Jinja it replaces, which Ansible compiles again for every host.
+``dockerlab_engine_plan`` decides everything the role refuses and does,
+from the role's variables and docker_host_facts' read. Both run on the
+controller, in the process that evaluates the role's gates: a Python call
+costs a fraction of the Jinja it replaces, which Ansible compiles again for
+every host.
 """
 
 from collections.abc import Mapping
@@ -17,7 +18,7 @@ DOCUMENTATION = r"""
 name: dockerlab_loose_files
 short_description: The files that exist with another mode or owner than wanted
 description:
-  - Takes a mapping of paths to wanted modes (C({"/etc/docker": "0755"}))
+    and the C(files) of M(docker_host_facts), and returns the paths that exist
     and the C(files) of M(docker_host_facts), and returns the paths that exist
     but are not root:root with that mode. Missing paths are not returned (the
     role creates them as wanted).
@@ -205,6 +206,5 @@ class FilterModule:
     def filters(self):
         return {
             "dockerlab_loose_files": dockerlab_loose_files,
-            "dockerlab_engine_input_errors": dockerlab_engine_input_errors,
             "dockerlab_engine_plan": dockerlab_engine_plan,
         }

@@ -11,6 +11,10 @@ that a converged host costs no community.docker module run at all.
 ``containers``), what would make the deployment fail half-way: the host port
 held by another program or container, an image that exists nowhere. The role
 refuses those in preflight, before anything changes.
+
+``dockerlab_flask_plan`` is what the role calls: from the host's facts and
+the role's variables, the input errors, which read to decide on, the two
+filters' answers, whether to read again and the settings label, in one call.
 """
 
 DOCUMENTATION = r"""
@@ -327,7 +331,5 @@ class FilterModule:
         return {
             "dockerlab_flask_drift": dockerlab_flask_drift,
             "dockerlab_flask_host_errors": dockerlab_flask_host_errors,
-            "dockerlab_flask_input_errors": dockerlab_flask_input_errors,
-            "dockerlab_flask_covered": dockerlab_flask_covered,
             "dockerlab_flask_plan": dockerlab_flask_plan,
         }
