@@ -18,7 +18,7 @@ DOCUMENTATION = r"""
 name: dockerlab_loose_files
 short_description: The files that exist with another mode or owner than wanted
 description:
-    and the C(files) of M(docker_host_facts), and returns the paths that exist
+  - Takes a mapping of paths to wanted modes (for example C(/etc/docker) to C(0755))
     and the C(files) of M(docker_host_facts), and returns the paths that exist
     but are not root:root with that mode. Missing paths are not returned (the
     role creates them as wanted).
