@@ -12,17 +12,23 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
-def run(tool, args, *, temp, filter_plugins=None, cwd=None, timeout=120):
-    """CompletedProcess of ``tool`` (e.g. "ansible") with ``args``."""
+def run(tool, args, *, temp, filter_plugins=None, lookup_plugins=None, env=None, cwd=None, timeout=120):
+    """CompletedProcess of ``tool`` (e.g. "ansible") with ``args`` (and ``env`` added to
+    the environment)."""
     env = {
         **os.environ,
+        **(env or {}),
         "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
         "ANSIBLE_LOCAL_TEMP": str(temp),
         "ANSIBLE_NOCOLOR": "1",
     }
-    env.pop("ANSIBLE_FILTER_PLUGINS", None)
-    if filter_plugins:
-        env["ANSIBLE_FILTER_PLUGINS"] = str(filter_plugins)
+    for name, path in (
+        ("ANSIBLE_FILTER_PLUGINS", filter_plugins),
+        ("ANSIBLE_LOOKUP_PLUGINS", lookup_plugins),
+    ):
+        env.pop(name, None)
+        if path:
+            env[name] = str(path)
     return subprocess.run(
         [str(BIN / tool), *args],
         capture_output=True,

@@ -131,6 +131,10 @@ BAD_INPUTS = {
     "port-70000": ({"docker_access_tcp_port": 70000}, "docker_access_tcp_port is '70000'"),
     "port-abc": ({"docker_access_tcp_port": "abc"}, "docker_access_tcp_port"),
     "unknown-mode": ({"docker_access_tcp": "plaintext"}, "docker_access_tcp"),
+    "not-a-bool": (
+        {"docker_engine_live_restore": "maybe"},
+        "argument 'docker_engine_live_restore' is of type str and we were unable to convert to bool",
+    ),
     "bad-address": (
         {"docker_access_tcp_address": "not an address!"},
         "docker_access_tcp_address is 'not an address!'",
