@@ -452,6 +452,16 @@ def table(results):
     return "\n".join(f"{a:<{width}}  {b:<{mid}}  {c}" for a, b, c in rows)
 
 
+def slowest_table(results):
+    """The first converge's ten slowest tasks (first sample), or "" without one."""
+    slowest = (results.get("first_converge") or {}).get("slowest_tasks_first_sample") or []
+    if not slowest:
+        return ""
+    lines = ["ten slowest tasks of the first converge (first sample):"]
+    lines += [f"{task['s']:6.2f} s  {task['task']}  ({task['action']})" for task in slowest]
+    return "\n".join(lines)
+
+
 def machine():
     return {
         "platform": platform.platform(),
@@ -510,6 +520,9 @@ def main():
         f"{results['machine']['docker']} (lab hosts: Debian 12, Docker 20.10)"
     )
     print(table(results))
+    if slowest_table(results):
+        print()
+        print(slowest_table(results))
     print(f"\nWritten: bench/results/{stamp}.json")
 
 
