@@ -14,7 +14,6 @@ mutual TLS using certificates generated at test time (nothing committed).
 
 import datetime
 import http.server
-import ipaddress
 import json
 import shutil
 import socket
@@ -157,100 +156,43 @@ def unix_ping_server():
         server.server_close()
 
 
-def _name(common_name):
-    from cryptography import x509
-    from cryptography.x509.oid import NameOID
-
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-
-def _certificate(subject, key, issuer_name, issuer_key, *, ca=False, server=False, client=False):
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.x509.oid import ExtendedKeyUsageOID
-
-    now = datetime.datetime.now(datetime.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(_name(subject))
-        .issuer_name(issuer_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-    )
-    if ca:
-        builder = builder.add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-    else:
-        builder = builder.add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False
-        )
-    if server:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        ).add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-    if client:
-        builder = builder.add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
-        )
-    return builder.sign(issuer_key, hashes.SHA256())
-
-
 @pytest.fixture(scope="session")
 def tls_files(tmp_path_factory):
     """A CA with a server and a client certificate, and a second, unrelated
     CA with its own client certificate; all generated for this session."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
+    import x509_certs
 
     directory = tmp_path_factory.mktemp("pki")
-
-    def key():
-        return ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
 
     def write(name, cert, private_key):
         cert_path, key_path = directory / f"{name}-cert.pem", directory / f"{name}-key.pem"
-        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        key_path.write_bytes(
-            private_key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
+        cert_path.write_bytes(x509_certs.pem(cert))
+        key_path.write_bytes(x509_certs.key_pem(private_key))
         key_path.chmod(0o400)
         return str(cert_path), str(key_path)
 
+    def issue(subject, issuer, issuer_key, **kwargs):
+        key = x509_certs.ec_key()
+        return x509_certs.certificate(
+            subject, key, issuer.subject, issuer_key, now=now, days=1, **kwargs
+        ), key
+
     files = {}
     for ca_name in ("ca", "other-ca"):
-        ca_key = key()
-        ca_cert = _certificate(ca_name, ca_key, _name(ca_name), ca_key, ca=True)
+        ca_key = x509_certs.ec_key()
+        ca_cert = x509_certs.certificate(
+            ca_name, ca_key, x509_certs.name(ca_name), ca_key, now=now, days=1, ca=True
+        )
         files[ca_name] = write(ca_name, ca_cert, ca_key)[0]
-        client_key = key()
-        client = _certificate(f"{ca_name} client", client_key, ca_cert.subject, ca_key, client=True)
-        files[f"{ca_name}-client"] = write(f"{ca_name}-client", client, client_key)
+        files[f"{ca_name}-client"] = write(
+            f"{ca_name}-client", *issue(f"{ca_name} client", ca_cert, ca_key, usage="client")
+        )
         if ca_name == "ca":
-            server_key = key()
-            server = _certificate("localhost", server_key, ca_cert.subject, ca_key, server=True)
-            files["server"] = write("server", server, server_key)
+            files["server"] = write(
+                "server",
+                *issue("localhost", ca_cert, ca_key, usage="server", sans=("DNS:localhost", "IP:127.0.0.1")),
+            )
     return SimpleNamespace(
         ca=files["ca"],
         other_ca=files["other-ca"],
