@@ -8,6 +8,10 @@ what stops the role on the host as docker_host_facts read it. It runs on the
 controller, in the process that evaluates the role's gates: a Python call
 costs a fraction of the Jinja it replaces, which Ansible compiles again for
 every host.
+
+Each filter's documentation is in <filter name>.yml beside this file, for
+ansible-doc: a DOCUMENTATION string here would hide those files and be shown
+for every filter of the file.
 """
 
 import ipaddress
@@ -15,37 +19,6 @@ import os
 import re
 
 from ansible.module_utils.parsing.convert_bool import boolean
-
-DOCUMENTATION = r"""
-name: dockerlab_access_checks
-short_description: What docker_access's preflight has to read or refuse on a host
-description:
-  - Takes the fact of M(docker_host_facts) (an empty dict before the host
-    was read, when only the variables are checked) and a mapping of
-    variables by name, and returns C(input_errors) (one message per wrong
-    value, naming the variable and the fix), C(port), C(reread_needed),
-    C(host_errors) (a user that does not exist, a CA the host trusts whose
-    key the controller lost), C(reserved_conflict), C(preflight_errors) and
-    C(preflight_ok).
-  - The variables read are C(engine_in_play) (whether docker_engine read the
-    host earlier in the play), C(default_ports) (Docker's convention for
-    each mode, for an empty C(docker_access_tcp_port)), C(host), C(ca_key),
-    C(bundle_users), C(host_files), C(reserved_keys), and the role's
-    C(docker_access_tcp), C(docker_access_tcp_port),
-    C(docker_access_tcp_address), C(docker_access_insecure_acknowledged),
-    C(docker_access_users), C(docker_access_tls_dir) and
-    C(docker_access_ca_regenerate).
-positional: variables
-options:
-  _input:
-    description: The fact of docker_host_facts, or an empty dict.
-    type: dict
-    required: true
-  variables:
-    description: The variables, by name.
-    type: dict
-    required: true
-"""
 
 # RFC 1123 host name (labels of letters, digits and inner hyphens).
 _HOSTNAME = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?$")

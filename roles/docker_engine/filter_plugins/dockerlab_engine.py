@@ -8,31 +8,15 @@ from the role's variables and docker_host_facts' read. Both run on the
 controller, in the process that evaluates the role's gates: a Python call
 costs a fraction of the Jinja it replaces, which Ansible compiles again for
 every host.
+
+Each filter's documentation is in <filter name>.yml beside this file, for
+ansible-doc: a DOCUMENTATION string here would hide those files and be shown
+for every filter of the file.
 """
 
 from collections.abc import Mapping
 
 from ansible.module_utils.parsing.convert_bool import boolean
-
-DOCUMENTATION = r"""
-name: dockerlab_loose_files
-short_description: The files that exist with another mode or owner than wanted
-description:
-  - Takes a mapping of paths to wanted modes (for example C(/etc/docker) to C(0755))
-    and the C(files) of M(docker_host_facts), and returns the paths that exist
-    but are not root:root with that mode. Missing paths are not returned (the
-    role creates them as wanted).
-positional: files
-options:
-  _input:
-    description: Path to wanted mode (an octal string).
-    type: dict
-    required: true
-  files:
-    description: The C(files) of docker_host_facts' fact.
-    type: dict
-    required: true
-"""
 
 
 def _octal(mode):

@@ -15,38 +15,19 @@ refuses those in preflight, before anything changes.
 ``dockerlab_flask_plan`` is what the role calls: from the host's facts and
 the role's variables, the input errors, which read to decide on, the two
 filters' answers, whether to read again and the settings label, in one call.
+
+Each filter's documentation is in <filter name>.yml beside this file, for
+ansible-doc: a DOCUMENTATION string here would hide those files and be shown
+for every filter of the file.
 """
 
-DOCUMENTATION = r"""
-name: dockerlab_flask_drift
-short_description: Why the Flask container is not as wanted ("" when it is)
-description:
-  - Takes the fact of M(docker_host_facts) read with O(images) and O(inspect)
-    and returns a short reason (a new image behind the tag, no container, a
-    stopped one, another restart policy or other published ports, and with
-    O(wanted) other labels, memory limit, CPU shares or PIDs limit), or an
-    empty string when pulling and running it would change nothing.
-positional: image, name, restart_policy, bind_address, host_port, container_port, wanted
-notes:
-  - The same file has C(dockerlab_flask_host_errors(facts, image, name,
-    bind_address, host_port)), the list of reasons to refuse the inputs on
-    this host (the port taken by another program or container, an image
-    found nowhere).
-options:
-  _input:
-    description: The fact of docker_host_facts.
-    type: dict
-    required: true
-"""
+import hashlib
+import ipaddress
+import json
+from collections.abc import Mapping
 
-
-import hashlib  # noqa: E402 - after the docs
-import ipaddress  # noqa: E402 - after the docs
-import json  # noqa: E402 - after the docs
-from collections.abc import Mapping  # noqa: E402 - after the docs
-
-from ansible.module_utils.common.text.formatters import human_to_bytes  # noqa: E402 - after the docs
-from ansible.module_utils.parsing.convert_bool import boolean  # noqa: E402 - after the docs
+from ansible.module_utils.common.text.formatters import human_to_bytes
+from ansible.module_utils.parsing.convert_bool import boolean
 
 
 def _digest(repo_digest):
