@@ -40,13 +40,29 @@ def run(tool, args, *, temp, filter_plugins=None, lookup_plugins=None, env=None,
     )
 
 
-def debug(expression, *, temp, filter_plugins=None, extra_vars=None):
-    """stdout of ansible's debug module on localhost printing ``msg=<{{ expression }}>``."""
+def debug_run(expression, *, temp, filter_plugins=None, lookup_plugins=None, extra_vars=None):
+    """CompletedProcess of ansible's debug module on localhost printing
+    ``msg=<{{ expression }}>``, whether or not it succeeds."""
     args = ["localhost", "-i", "localhost,", "-c", "local", "-m", "ansible.builtin.debug"]
     if extra_vars:
         args += ["-e", f"@{extra_vars}"]
-    done = run(
-        "ansible", [*args, "-a", f"msg=<{{{{ {expression} }}}}>"], temp=temp, filter_plugins=filter_plugins
+    return run(
+        "ansible",
+        [*args, "-a", f"msg=<{{{{ {expression} }}}}>"],
+        temp=temp,
+        filter_plugins=filter_plugins,
+        lookup_plugins=lookup_plugins,
+    )
+
+
+def debug(expression, *, temp, filter_plugins=None, lookup_plugins=None, extra_vars=None):
+    """stdout of ansible's debug module on localhost printing ``msg=<{{ expression }}>``."""
+    done = debug_run(
+        expression,
+        temp=temp,
+        filter_plugins=filter_plugins,
+        lookup_plugins=lookup_plugins,
+        extra_vars=extra_vars,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout

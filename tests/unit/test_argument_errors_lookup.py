@@ -148,21 +148,8 @@ def test_every_role_bad_value_is_named(compared):
     ],
 )
 def test_a_wrong_spec_is_named(tmp_path, terms, expected):
-    done = ansible_cli.run(
-        "ansible",
-        [
-            "localhost",
-            "-i",
-            "localhost,",
-            "-c",
-            "local",
-            "-m",
-            "ansible.builtin.debug",
-            "-a",
-            f"msg={{{{ query('dockerlab_argument_errors', {terms}) }}}}",
-        ],
-        temp=tmp_path,
-        lookup_plugins=LOOKUPS,
+    done = ansible_cli.debug_run(
+        f"query('dockerlab_argument_errors', {terms})", temp=tmp_path, lookup_plugins=LOOKUPS
     )
     assert done.returncode != 0
     assert expected in done.stdout + done.stderr

@@ -3,10 +3,9 @@ Debian's real docker.service, in a temporary systemd directory."""
 
 import base64
 import json
-import os
-import subprocess
 from pathlib import Path
 
+import ansible_cli
 import docker_daemon_listener
 import pytest
 from ansible.module_utils.dockerlab_files import Stash
@@ -629,27 +628,8 @@ def test_inputs_hash_is_what_ansibles_to_json_and_hash_give(tmp_path):
         "/lib/systemd/system/docker.service",
         "/usr/sbin/dockerd -H fd:// --containerd=/run/containerd/containerd.sock $DOCKER_OPTS",
     ]
-    expression = "{{ " + json.dumps(args) + " | to_json | hash('sha256') }}"
-    root = Path(__file__).resolve().parents[2]
-    result = subprocess.run(
-        [
-            str(root / ".venv" / "bin" / "ansible"),
-            "localhost",
-            "-i",
-            "localhost,",
-            "-c",
-            "local",
-            "-m",
-            "ansible.builtin.debug",
-            "-a",
-            f"msg={expression}",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "ANSIBLE_CONFIG": str(root / "ansible.cfg")},
-    )
-    assert f"msg: {inputs_hash(*args)}" in result.stdout, result.stdout
+    stdout = ansible_cli.debug(json.dumps(args) + " | to_json | hash('sha256')", temp=tmp_path)
+    assert f"msg: <{inputs_hash(*args)}>" in stdout, stdout
 
 
 def test_dropin_carries_the_hash_of_its_inputs():
