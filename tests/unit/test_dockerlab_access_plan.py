@@ -9,20 +9,15 @@ one docker_daemon_listener writes."""
 import copy
 import datetime
 import hashlib
-import importlib.util
 import shutil
 from pathlib import Path
 
 import pytest
+import role_filters
 import x509_certs
 from docker_daemon_listener import inputs_hash
 
-ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location(
-    "dockerlab_pki", ROOT / "roles" / "docker_access" / "filter_plugins" / "dockerlab_pki.py"
-)
-dockerlab_pki = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(dockerlab_pki)
+dockerlab_pki = role_filters.load("docker_access", "dockerlab_pki")
 plan = dockerlab_pki.access_plan
 
 HOST = "lab1"

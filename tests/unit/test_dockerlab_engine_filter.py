@@ -4,21 +4,17 @@ docker_host_facts reports them (and as it reports real temporary files), and
 the filter loaded by Ansible from the role itself."""
 
 import copy
-import importlib.util
 import json
 import os
-from pathlib import Path
 
 import ansible_cli
 import pytest
+import role_filters
 from docker_host_facts import file_state
 
-ROOT = Path(__file__).resolve().parents[2]
-FILTER_PLUGINS = ROOT / "roles" / "docker_engine" / "filter_plugins"
+FILTER_PLUGINS = role_filters.plugins_dir("docker_engine")
 
-_spec = importlib.util.spec_from_file_location("dockerlab_engine", FILTER_PLUGINS / "dockerlab_engine.py")
-dockerlab_engine = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(dockerlab_engine)
+dockerlab_engine = role_filters.load("docker_engine", "dockerlab_engine")
 loose_files = dockerlab_engine.dockerlab_loose_files
 
 # The role's _docker_engine_file_modes.

@@ -5,18 +5,12 @@ alone, makes ``todo`` true and shows in its own field; the merge is
 docker_daemon_config's own (checked against the module's function)."""
 
 import copy
-import importlib.util
-from pathlib import Path
 
 import pytest
+import role_filters
 from docker_daemon_config import deep_merge as module_merge
 
-ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location(
-    "dockerlab_engine", ROOT / "roles" / "docker_engine" / "filter_plugins" / "dockerlab_engine.py"
-)
-dockerlab_engine = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(dockerlab_engine)
+dockerlab_engine = role_filters.load("docker_engine", "dockerlab_engine")
 plan = dockerlab_engine.dockerlab_engine_plan
 
 MODES = {"/etc/docker": "0755", "/etc/docker/daemon.json": "0644"}

@@ -5,20 +5,16 @@ containers and ports too), and the filters through Ansible's templar."""
 
 import base64
 import copy
-import importlib.util
 import json
 import re
-from pathlib import Path
 
 import ansible_cli
 import pytest
+import role_filters
 
-ROOT = Path(__file__).resolve().parents[2]
-FILTER_PLUGINS = ROOT / "roles" / "flask_app" / "filter_plugins"
+FILTER_PLUGINS = role_filters.plugins_dir("flask_app")
 
-_spec = importlib.util.spec_from_file_location("dockerlab_flask", FILTER_PLUGINS / "dockerlab_flask.py")
-dockerlab_flask = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(dockerlab_flask)
+dockerlab_flask = role_filters.load("flask_app", "dockerlab_flask")
 drift = dockerlab_flask.dockerlab_flask_drift
 host_errors = dockerlab_flask.dockerlab_flask_host_errors
 

@@ -3,19 +3,13 @@ which read flask_app decides on, what it refuses, whether it reads again,
 and why the container is not as wanted, in one call."""
 
 import copy
-import importlib.util
 import json
-from pathlib import Path
 
 import ansible_cli
 import pytest
+import role_filters
 
-ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location(
-    "dockerlab_flask", ROOT / "roles" / "flask_app" / "filter_plugins" / "dockerlab_flask.py"
-)
-dockerlab_flask = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(dockerlab_flask)
+dockerlab_flask = role_filters.load("flask_app", "dockerlab_flask")
 plan = dockerlab_flask.dockerlab_flask_plan
 
 IMAGE = "digitalocean/flask-helloworld:latest"

@@ -4,7 +4,6 @@ cryptography (nothing committed), and the filter through Ansible's templar."""
 
 import datetime
 import hashlib
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -12,17 +11,15 @@ from types import SimpleNamespace
 
 import ansible_cli
 import pytest
+import role_filters
 import x509_certs
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-ROOT = Path(__file__).resolve().parents[2]
-FILTER_PLUGINS = ROOT / "roles" / "docker_access" / "filter_plugins"
+FILTER_PLUGINS = role_filters.plugins_dir("docker_access")
 
-_spec = importlib.util.spec_from_file_location("dockerlab_pki", FILTER_PLUGINS / "dockerlab_pki.py")
-dockerlab_pki = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(dockerlab_pki)
+dockerlab_pki = role_filters.load("docker_access", "dockerlab_pki")
 cert_status, cert_names = dockerlab_pki.cert_status, dockerlab_pki.cert_names
 normalize_name, signed_by = dockerlab_pki.normalize_name, dockerlab_pki.signed_by
 

@@ -9,38 +9,25 @@ every filter of the file (and ignores the sidecars then); a sidecar per
 filter is what gives each filter its own.
 """
 
-import importlib.util
 import inspect
 import json
-from pathlib import Path
 
 import ansible_cli
 import pytest
+import role_filters
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
 ROLES = ("docker_engine", "docker_access", "flask_app")
 DOC_KEYS = ("DOCUMENTATION", "EXAMPLES", "RETURN")
 # The extensions ansible-doc looks for beside a filter file.
 SIDECAR_SUFFIXES = (".yml", ".yaml")
 
 
-def _plugins(role):
-    return ROOT / "roles" / role / "filter_plugins"
-
-
-def _load(path):
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _exposed(role):
     """{filter name: function} of every FilterModule in the role's filter_plugins."""
     found = {}
-    for path in sorted(_plugins(role).glob("*.py")):
-        for name, function in _load(path).FilterModule().filters().items():
+    for path in sorted(role_filters.plugins_dir(role).glob("*.py")):
+        for name, function in role_filters.load(role, path.stem).FilterModule().filters().items():
             assert name not in found, f"{role}: {name} is exposed twice"
             found[name] = function
     return found
@@ -52,7 +39,7 @@ FILTERS = [(role, name) for role in ROLES for name in sorted(EXPOSED[role])]
 
 def _sidecar(role, name):
     """The parsed ``<name>.yml`` of the filter, its three keys checked."""
-    path = _plugins(role) / f"{name}.yml"
+    path = role_filters.plugins_dir(role) / f"{name}.yml"
     assert path.is_file(), f"{role}: filter {name} has no {path.name}"
     try:
         docs = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -72,7 +59,7 @@ def _sidecar(role, name):
 
 def test_every_role_exposes_filters():
     for role in ROLES:
-        assert EXPOSED[role], f"{role}: no filter found in {_plugins(role)}"
+        assert EXPOSED[role], f"{role}: no filter found in {role_filters.plugins_dir(role)}"
 
 
 @pytest.mark.parametrize(("role", "name"), FILTERS)
@@ -105,7 +92,7 @@ def test_documented_options_are_the_arguments(role, name):
 def test_no_sidecar_without_a_filter(role):
     orphans = sorted(
         path.name
-        for path in _plugins(role).iterdir()
+        for path in role_filters.plugins_dir(role).iterdir()
         if path.suffix in SIDECAR_SUFFIXES and path.stem not in EXPOSED[role]
     )
     assert not orphans, f"{role}: documentation for filters that are not exposed: {orphans}"
@@ -114,8 +101,8 @@ def test_no_sidecar_without_a_filter(role):
 @pytest.mark.parametrize("role", ROLES)
 def test_no_filter_file_has_documentation(role):
     """A DOCUMENTATION in the .py would hide the sidecars of its filters."""
-    for path in _plugins(role).glob("*.py"):
-        assert not hasattr(_load(path), "DOCUMENTATION"), f"{path} has a DOCUMENTATION"
+    for path in role_filters.plugins_dir(role).glob("*.py"):
+        assert not hasattr(role_filters.load(role, path.stem), "DOCUMENTATION"), f"{path} has a DOCUMENTATION"
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +116,7 @@ def ansible_doc(tmp_path_factory):
                 "ansible-doc",
                 ["--json", "-t", "filter", *sorted(EXPOSED[role])],
                 temp=tmp_path_factory.mktemp("ansible-tmp"),
-                filter_plugins=_plugins(role),
+                filter_plugins=role_filters.plugins_dir(role),
             )
             assert done.returncode == 0, done.stdout + done.stderr
             try:

@@ -4,29 +4,16 @@ dockerlab_flask_input_errors): every bad value gets one message that names
 the variable and the fix, good values get none; and through Ansible, each
 role's _<role>_input_errors gives the filter the role's variables."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import ansible_cli
 import pytest
+import role_filters
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _load(role, name):
-    spec = importlib.util.spec_from_file_location(
-        name, ROOT / "roles" / role / "filter_plugins" / f"{name}.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-engine_errors = _load("docker_engine", "dockerlab_engine").dockerlab_engine_input_errors
-access_errors = _load("docker_access", "dockerlab_access").dockerlab_access_input_errors
-flask_errors = _load("flask_app", "dockerlab_flask").dockerlab_flask_input_errors
+engine_errors = role_filters.load("docker_engine", "dockerlab_engine").dockerlab_engine_input_errors
+access_errors = role_filters.load("docker_access", "dockerlab_access").dockerlab_access_input_errors
+flask_errors = role_filters.load("flask_app", "dockerlab_flask").dockerlab_flask_input_errors
 
 # The roles' defaults (defaults/main.yml), as the filters get them.
 ENGINE = {
@@ -233,8 +220,8 @@ def test_docker_access_without_docker_engine_in_the_play_is_named(tmp_path):
 
 # ------------------------------------------- the host, as docker_host_facts read it
 
-host_errors = _load("docker_access", "dockerlab_access").dockerlab_access_host_errors
-flask_covered = _load("flask_app", "dockerlab_flask").dockerlab_flask_covered
+host_errors = role_filters.load("docker_access", "dockerlab_access").dockerlab_access_host_errors
+flask_covered = role_filters.load("flask_app", "dockerlab_flask").dockerlab_flask_covered
 
 
 def _host_vars(tmp_path, **changes):
@@ -325,7 +312,7 @@ def test_a_read_that_did_not_ask_about_the_app_does_not_cover_it(facts):
 
 # --------------------------------------------- docker_access's preflight, in one call
 
-access_module = _load("docker_access", "dockerlab_access")
+access_module = role_filters.load("docker_access", "dockerlab_access")
 checks = access_module.dockerlab_access_checks
 
 
