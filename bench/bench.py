@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmarks of the configurator on the local lab (`make bench`).
 
 Measures, on bench hosts of its own (containers labelled
@@ -184,7 +183,7 @@ def create_hosts(names, fresh):
         json.dumps({"lab_hosts": hosts, "lab_hosts_role": "bench", "lab_hosts_prune": False}),
     ]
     proc = subprocess.run(
-        cmd, capture_output=True, text=True, env=env(ANSIBLE_STDOUT_CALLBACK="default"), cwd=ROOT
+        cmd, capture_output=True, text=True, env=env(ANSIBLE_STDOUT_CALLBACK="default"), cwd=ROOT, check=False
     )
     if proc.returncode != 0:
         sys.exit(f"[bench] creating bench hosts failed:\n{proc.stdout[-3000:]}")
@@ -219,7 +218,7 @@ def first_converge(samples):
         create_hosts(bench_names(1), fresh=True)
         wall, data = run_json(SITE, bench_names(1))
         tasks = task_durations(data, "bench-bookworm-1")
-        pkg = sum(s for s, _, action in tasks if action in PACKAGE_ACTIONS)
+        pkg = sum(task[0] for task in tasks if task[2] in PACKAGE_ACTIONS)
         walls.append(wall)
         package.append(pkg)
         other.append(wall - pkg)
@@ -262,7 +261,7 @@ def summarize(runs):
 
 def rerun(samples, names=None, playbook=SITE):
     names = names or bench_names(1)
-    return summarize([rerun_sample(names, playbook) for _ in range(samples)])
+    return summarize([rerun_sample(names, playbook) for _sample in range(samples)])
 
 
 def availability(samples):
@@ -327,13 +326,16 @@ def availability_with(samples, userland_proxy):
             check=True,
         )
         time.sleep(1)
-        _, data = run_json(SITE, [host], {"docker_access_tcp": "tls", **proxy})
+        data = run_json(SITE, [host], {"docker_access_tcp": "tls", **proxy})[1]
         time.sleep(1)
         subprocess.run(["docker", "exec", host, "touch", "/root/probe.stop"], check=True)
         probe = None
-        for _ in range(100):
+        for _attempt in range(100):
             out = subprocess.run(
-                ["docker", "exec", host, "cat", "/root/probe.json"], capture_output=True, text=True
+                ["docker", "exec", host, "cat", "/root/probe.json"],
+                capture_output=True,
+                text=True,
+                check=False,
             )
             if out.returncode == 0 and out.stdout.strip():
                 probe = json.loads(out.stdout)
@@ -468,7 +470,7 @@ def machine():
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "docker": subprocess.run(
-            ["docker", "version", "-f", "{{.Server.Version}}"], capture_output=True, text=True
+            ["docker", "version", "-f", "{{.Server.Version}}"], capture_output=True, text=True, check=False
         ).stdout.strip(),
     }
 

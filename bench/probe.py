@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """A bounded availability probe, run on a lab host by bench/bench.py.
 
 Requests every URL once per round, --interval apart, each with --timeout,
@@ -36,7 +35,7 @@ def main():
         url: {"url": url, "sent": 0, "failed": 0, "last_ok": None, "longest_gap_s": 0.0} for url in args.urls
     }
     start = time.monotonic()
-    for _ in range(args.max_requests):
+    for _request in range(args.max_requests):
         if os.path.exists(args.stop_file):
             break
         for url in args.urls:

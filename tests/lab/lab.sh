@@ -4,13 +4,13 @@
 # and only acts on what is missing, so running it twice is safe and cheap.
 #
 #   tests/lab/lab.sh up        deps, engine, images, registry, hosts, site.yml, channels.yml, summary
-#   tests/lab/lab.sh test      deps, engine, images, registry, lint, unit tests, Molecule
+#   tests/lab/lab.sh test      deps, engine, images, registry, lint, sanity, unit tests, Molecule
 #   tests/lab/lab.sh down      remove the lab hosts and their volumes (nothing else)
 #   tests/lab/lab.sh lint      ansible-lint (production), yamllint, ruff, shellcheck
 #   tests/lab/lab.sh audit     playbooks/audit.yml on the lab hosts
 #   tests/lab/lab.sh bench     bench/bench.py (BENCH_ARGS="--only rerun --samples 5")
-#   tests/lab/lab.sh STEP...   any of: preflight deps engine images registry hosts
-#                              site channels summary unit molecule
+#   tests/lab/lab.sh STEP...   any of: preflight deps collection engine images registry
+#                              hosts site channels summary sanity unit molecule
 #
 # Settings (environment or `make VAR=value`), documented in the README:
 #   LAB_HOSTS          distributions of the lab hosts, one host each (bookworm)
@@ -136,6 +136,18 @@ deps() {
     log "Debian packages present"
   fi
   venv
+  collection
+}
+
+# The checkout as the collection dockerlab.docker, where ansible.cfg's
+# collections_path (and ansible-lint and Molecule) look for it.
+LAB_COLLECTION_LINK=.ansible/collections/ansible_collections/dockerlab/docker
+collection() {
+  if [ "$(readlink "$LAB_COLLECTION_LINK" 2>/dev/null)" != ../../../.. ]; then
+    mkdir -p "$(dirname "$LAB_COLLECTION_LINK")"
+    ln -sfn ../../../.. "$LAB_COLLECTION_LINK"
+    log "linked the checkout as the collection dockerlab.docker ($LAB_COLLECTION_LINK)"
+  fi
 }
 
 venv() {
@@ -275,9 +287,9 @@ bench() {
 }
 
 audit() {
-  # Read-only on the lab hosts; reports in reports/audit/. Fails on any
-  # finding at or above docker_audit_fail_on (high).
-  playbook playbooks/audit.yml
+  # Read-only on the lab hosts; reports in reports/audit/ of the checkout.
+  # Fails on any finding at or above docker_audit_fail_on (high).
+  playbook playbooks/audit.yml -e "docker_audit_report_dir=$LAB_ROOT/reports/audit"
 }
 
 down() {
@@ -313,10 +325,47 @@ lint() {
   [ $rc -eq 0 ] || die "lint failed (see above)"
 }
 
+# ansible-test runs only in a directory named ansible_collections/NS/NAME,
+# and not inside this git checkout (it would take the tree from git and
+# find it ignored): the working tree (tracked and new files, not ignored
+# ones) is copied outside it for each run, one directory per checkout.
+ansible_test_tree() {
+  if [ -z "${LAB_ANSIBLE_TEST_TREE:-}" ]; then
+    LAB_ANSIBLE_TEST_TREE=${TMPDIR:-/tmp}/dockerlab-ansible-test.$(printf %s "$LAB_ROOT" | sha256sum | cut -c1-12)
+    LAB_ANSIBLE_TEST_TREE+=/ansible_collections/dockerlab/docker
+  fi
+  rm -rf "$LAB_ANSIBLE_TEST_TREE"
+  mkdir -p "$LAB_ANSIBLE_TEST_TREE"
+  local path
+  git ls-files -z -c -o --exclude-standard | while IFS= read -r -d '' path; do
+    # A tracked file deleted in the working tree is not part of it.
+    if [ -e "$path" ] || [ -L "$path" ]; then printf '%s\0' "$path"; fi
+  done | tar --null -T - -cf - | tar -C "$LAB_ANSIBLE_TEST_TREE" -xf -
+  # ansible-test bootstraps pip in its virtual environments with a get-pip.py
+  # it downloads from ci-files.testing.ansible.com, which is not a package
+  # registry; the stand-in in its cache takes pip from Python and PyPI.
+  local version
+  version=$(sed -n "s/^ *pip='\([0-9.]*\)',\$/\1/p" \
+    "$(python -c 'import ansible_test, os; print(os.path.dirname(ansible_test.__file__))')/_internal/python_requirements.py" | head -n 1)
+  [ -n "$version" ] || die "cannot tell which pip ansible-test bootstraps (ansible_test/_internal/python_requirements.py changed?)"
+  mkdir -p "$HOME/.ansible/test/cache"
+  install -m 0644 tests/lab/ansible_test_get_pip.py "$HOME/.ansible/test/cache/get_pip_${version//./_}.py"
+}
+
+# ansible-test sanity, every test this machine can run, in virtual
+# environments of its own (--venv): only Python 3.11 is here (Debian 12's).
+sanity() {
+  ansible_test_tree
+  (cd "$LAB_ANSIBLE_TEST_TREE" && ansible-test sanity --venv --python 3.11 --color no)
+}
+
 unit() {
-  # Exit 5 means pytest collected nothing; that is a failure here, because
-  # the unit tier always has tests: an empty run would prove nothing.
-  python -m pytest -q
+  # The unit tier through ansible-test, as a collection's is run, then the
+  # lab set-up's own tests with pytest. Exit 5 means pytest collected
+  # nothing; that is a failure here: an empty run would prove nothing.
+  ansible_test_tree
+  (cd "$LAB_ANSIBLE_TEST_TREE" && ansible-test units --venv --python 3.11 --color no)
+  python -m pytest -q tests/lab
 }
 
 molecule_all() {
@@ -339,10 +388,10 @@ run() {
   local s
   for s in "$@"; do
     case $s in
-      preflight | deps | venv | engine | images | registry | hosts | site | channels | summary | audit | bench | down | lint | unit)
+      preflight | deps | venv | collection | engine | images | registry | hosts | site | channels | summary | audit | bench | down | lint | sanity | unit)
         step "$s" "$s" ;;
       molecule) step molecule molecule_all ;;
-      *) die "unknown step '$s'" "Steps: preflight deps venv engine images registry hosts site channels summary audit bench down lint unit molecule" ;;
+      *) die "unknown step '$s'" "Steps: preflight deps venv collection engine images registry hosts site channels summary audit bench down lint sanity unit molecule" ;;
     esac
   done
 }
@@ -350,7 +399,7 @@ run() {
 [ $# -gt 0 ] || set -- up
 case $1 in
   up) MAKE_TARGET=lab run preflight deps engine images registry hosts site channels summary ;;
-  test) MAKE_TARGET='test' run preflight deps engine images registry lint unit molecule ;;
+  test) MAKE_TARGET='test' run preflight deps engine images registry lint sanity unit molecule ;;
   down) MAKE_TARGET=lab-down run down ;;
   lint) MAKE_TARGET=lint run preflight deps lint ;;
   audit) MAKE_TARGET=audit run preflight deps engine audit ;;

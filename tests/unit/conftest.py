@@ -1,9 +1,12 @@
 """Shared fixtures of the unit tier.
 
-The modules import ``ansible.module_utils.dockerlab_*``, as they do when
-Ansible ships them to a host; here the project's module_utils directory is
-added to that package's search path and library/ to sys.path, so the tests
-import the same files Ansible runs.
+The tests import this collection as Ansible runs it, by its name:
+``ansible_collections.dockerlab.docker.plugins.modules.docker_daemon_config``
+and so on. Under ``ansible-test units`` its collection loader provides that
+name; under plain pytest from the checkout, the checkout is linked as the
+collection at ``.ansible/collections/ansible_collections/dockerlab/docker``
+(``tests/lab/lab.sh collection``), and that directory goes first on
+sys.path here unless the name is importable already.
 
 ``run_module`` runs a module's ``main()`` in this process with the given
 arguments (and check/diff flags) and returns the JSON it printed, as the
@@ -25,19 +28,29 @@ import threading
 from pathlib import Path
 from types import SimpleNamespace
 
-import ansible.module_utils
 import pytest
 from ansible.module_utils import basic
 from ansible.module_utils.common import warnings as ansible_warnings
 
 ROOT = Path(__file__).resolve().parents[2]
-MODULE_UTILS = ROOT / "module_utils"
-LIBRARY = ROOT / "library"
+COLLECTIONS = ROOT / ".ansible" / "collections"
 
-if str(MODULE_UTILS) not in ansible.module_utils.__path__:
-    ansible.module_utils.__path__.append(str(MODULE_UTILS))
-if str(LIBRARY) not in sys.path:
-    sys.path.insert(0, str(LIBRARY))
+
+def _collection_importable():
+    try:
+        import ansible_collections.dockerlab.docker.plugins  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+if not _collection_importable():
+    sys.path.insert(0, str(COLLECTIONS))
+    if not _collection_importable():
+        raise ImportError(
+            f"ansible_collections.dockerlab.docker is not importable, not even from {COLLECTIONS}: "
+            "link the checkout as the collection with `tests/lab/lab.sh collection`."
+        )
 
 try:
     from ansible.module_utils.testing import patch_module_args
@@ -160,7 +173,7 @@ def unix_ping_server():
 def tls_files(tmp_path_factory):
     """A CA with a server and a client certificate, and a second, unrelated
     CA with its own client certificate; all generated for this session."""
-    import x509_certs
+    from ansible_collections.dockerlab.docker.tests.unit import x509_certs
 
     directory = tmp_path_factory.mktemp("pki")
     now = datetime.datetime.now(datetime.UTC)

@@ -1,5 +1,5 @@
 """Certificates for the unit tests, generated at test time with cryptography
-(nothing committed): the one builder the PKI filter's and the access plan's
+(nothing committed): the one builder the PKI's and the access plan's
 tests and conftest's TLS servers share. They carry what OpenSSL checks in a
 real handshake: key usages on a CA, key identifiers, and an extended key
 usage for a server or a client."""
@@ -60,7 +60,7 @@ def certificate(subject, key, issuer_name, issuer_key, *, now, ca=False, usage=N
     if sans:
         entries = []
         for entry in sans:
-            kind, _, value = entry.partition(":")
+            kind, _sep, value = entry.partition(":")
             entries.append(
                 x509.IPAddress(ipaddress.ip_address(value)) if kind == "IP" else x509.DNSName(value)
             )

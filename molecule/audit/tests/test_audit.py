@@ -98,7 +98,7 @@ def test_unacknowledged_vulnerable_labs_are_refused(host):
 )
 def test_each_breakout_path_is_found(host, vulnerable, tmp_path_factory, target, fid, severity, cis):
     directory = report_dir(tmp_path_factory, host) / "vulnerable"
-    _, report = run_audit(host, directory, docker_audit_fail_on="none")
+    report = run_audit(host, directory, docker_audit_fail_on="none")[1]
     item = by_target(report).get(target, {}).get(fid)
     assert item is not None, (
         f"{fid} on {target} not found in {json.dumps(report['findings'], indent=1)[:3000]}"

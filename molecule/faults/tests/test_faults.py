@@ -201,7 +201,7 @@ def test_daemon_json_with_hosts_is_refused_with_the_conflict_explained(host, fau
         host, DAEMON_JSON, json.dumps({**json.loads(original), "hosts": ["unix:///var/run/docker.sock"]})
     )
     try:
-        before, _ = fingerprint(host)
+        before = fingerprint(host)[0]
         result = run_playbook(host, SITE)
         assert result.returncode != 0
         assert "specified both as a flag and in the configuration file: hosts" in result.stdout
@@ -217,7 +217,7 @@ def test_invalid_daemon_json_stops_the_run_and_stays_byte_identical(host, fault)
     host.run_test('printf \'{"log-level": "warn",,}\' > %s', DAEMON_JSON)
     try:
         before = host.run("sha256sum %s", DAEMON_JSON).stdout
-        before_all, _ = fingerprint(host)
+        before_all = fingerprint(host)[0]
         result = run_playbook(host, SITE)
         assert result.returncode != 0
         assert f"{DAEMON_JSON} is not valid JSON" in result.stdout, result.stdout[-3000:]
@@ -266,7 +266,7 @@ def start_probe(host):
 
 def stop_probe(host):
     host.run("touch /root/probe.stop")
-    for _ in range(60):
+    for _attempt in range(60):
         out = host.run("cat /root/probe.json")
         if out.rc == 0 and out.stdout.strip():
             published, container = json.loads(out.stdout)["urls"]

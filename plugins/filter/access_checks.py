@@ -1,0 +1,226 @@
+# Copyright: contributors to dockerlab
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+name: access_checks
+short_description: What docker_access's preflight has to read or refuse on a host
+description:
+  - Takes the fact of M(dockerlab.docker.docker_host_facts) (an empty dict before the host
+    was read, when only the variables are checked) and a mapping of
+    variables by name, and returns what is wrong with the variables, what
+    stops the role on the host, and whether preflight must read the host
+    again (see RETURN).
+  - The variables are checked first. docker_engine must run earlier in the
+    same play; the TCP port must be from 1 to 65535; unless
+    C(docker_access_tcp) is C(off), C(docker_access_tcp_address) must be an
+    IPv4 or IPv6 address or a host name; C(insecure) needs
+    C(docker_access_insecure_acknowledged) true; C(docker_access_users) must
+    be a list of strings.
+  - The host is checked only when it was read and the variables are fine.
+  - It runs on the controller, which is where it looks for the CA key.
+positional: variables
+options:
+  _input:
+    description: The fact of docker_host_facts, or an empty dict.
+    type: dict
+    required: true
+  variables:
+    description:
+      - The variables, by name.
+      - C(engine_in_play) (whether docker_engine read the host earlier in
+        the play), C(default_ports) (Docker's convention for each mode, for
+        an empty C(docker_access_tcp_port)), C(host) (the inventory name),
+        C(ca_key) (the CA key's path on the controller), C(bundle_users) and
+        C(host_files) (what the role needs read), and C(reserved_keys)
+        (daemon.json keys the listener's flags set).
+      - The role's C(docker_access_tcp), C(docker_access_tcp_port),
+        C(docker_access_tcp_address), C(docker_access_insecure_acknowledged),
+        C(docker_access_users), C(docker_access_tls_dir) and
+        C(docker_access_ca_regenerate).
+    type: dict
+    required: true
+"""
+
+EXAMPLES = r"""
+# roles/docker_access/vars/main.yml
+_docker_access_checks: >-
+  {{ ansible_facts.dockerlab | default({}) | dockerlab.docker.access_checks({
+       'engine_in_play': _docker_engine_host_read is defined, 'default_ports': _docker_access_default_ports,
+       'host': inventory_hostname, 'ca_key': _docker_access_ca_key,
+       'bundle_users': _docker_access_bundle_users, 'host_files': _docker_access_host_files,
+       'reserved_keys': _docker_access_reserved_keys,
+       'docker_access_tcp': docker_access_tcp, 'docker_access_tcp_port': docker_access_tcp_port,
+       'docker_access_tcp_address': docker_access_tcp_address,
+       'docker_access_insecure_acknowledged': docker_access_insecure_acknowledged,
+       'docker_access_users': docker_access_users, 'docker_access_tls_dir': docker_access_tls_dir,
+       'docker_access_ca_regenerate': docker_access_ca_regenerate}) }}
+# Each field is one variable.
+_docker_access_port: "{{ _docker_access_checks.port }}"
+_docker_access_preflight_ok: "{{ _docker_access_checks.preflight_ok }}"
+"""
+
+RETURN = r"""
+_value:
+  description: What docker_access's preflight has to read or refuse on the host.
+  type: dict
+  contains:
+    input_errors:
+      description: One message per wrong value, naming the variable and the fix; empty when there is none.
+      type: list
+      elements: str
+    port:
+      description:
+        - The TCP port. C(docker_access_tcp_port), or C(default_ports) for
+          C(docker_access_tcp) where it is empty.
+        - As given, an integer or a string.
+      type: raw
+    reread_needed:
+      description:
+        - True when the read did not cover this role's C(bundle_users) and
+          C(host_files); preflight reads them then.
+        - False before the host was read and when there are input errors.
+      type: bool
+    host_errors:
+      description:
+        - One message per problem on the host. Users the read did not find
+          there; with TLS, a CA
+          the host trusts (C(docker_access_tls_dir)/ca.pem) whose key
+          C(ca_key) is not on the controller, unless
+          C(docker_access_ca_regenerate) is true.
+        - Empty before the host was read and when there are input errors.
+      type: list
+      elements: str
+    reserved_conflict:
+      description:
+        - True when C(docker_access_tcp) is not C(off) and daemon.json sets
+          one of C(reserved_keys). M(docker_daemon_config) explains it.
+        - False before the host was read and when there are input errors.
+      type: bool
+    preflight_errors:
+      description: C(input_errors) when there are any, else C(host_errors).
+      type: list
+      elements: str
+    preflight_ok:
+      description:
+        - True when there are no input errors, no host errors, no reread needed and no reserved
+          conflict (preflight's gate).
+      type: bool
+"""
+
+import os
+
+from ansible_collections.dockerlab.docker.plugins.module_utils._listener import (
+    address_error,
+    port_error,
+    tcp_port,
+)
+from ansible_collections.dockerlab.docker.plugins.plugin_utils._values import truthy
+
+
+def input_errors(variables):
+    """One message per wrong docker_access variable; [] when none is."""
+    errors = []
+    if not variables.get("engine_in_play"):
+        errors.append(
+            "docker_access needs the docker_engine role earlier in the same play: it installs Docker"
+            " and owns the restart handler this role notifies. Use roles: [dockerlab.docker.docker_engine,"
+            " dockerlab.docker.docker_access] (as the playbook dockerlab.docker.site does)."
+        )
+    mode = variables.get("docker_access_tcp")
+    port = tcp_port(mode, variables.get("docker_access_tcp_port"))
+    if port_error(port):
+        errors.append(
+            f"docker_access_tcp_port is '{variables.get('docker_access_tcp_port')}': use a TCP port from 1 to"
+            " 65535, or leave it empty for Docker's convention (2376 with TLS, 2375 without)."
+        )
+    address = str(variables.get("docker_access_tcp_address"))
+    if mode != "off" and address_error(address):
+        errors.append(
+            f"docker_access_tcp_address is '{address}', which is neither an IPv4 or IPv6 address nor"
+            " a host name. Use e.g. 0.0.0.0 (every interface), 127.0.0.1 (this host only) or one"
+            " interface's address."
+        )
+    if mode == "insecure" and not truthy(variables.get("docker_access_insecure_acknowledged")):
+        errors.append(
+            "docker_access_tcp is 'insecure': the Docker API would listen on"
+            f" {address}:{port} with NO authentication, and anyone who can reach it"
+            " is root on this host. This is only for deliberately vulnerable breakout labs: set"
+            " docker_access_insecure_acknowledged: true to confirm, or use docker_access_tcp: tls."
+        )
+    users = variables.get("docker_access_users")
+    if not isinstance(users, (list, tuple)) or not all(isinstance(user, str) for user in users):
+        errors.append("docker_access_users must be a list of user names, e.g. [student].")
+    return errors
+
+
+def host_errors(facts, variables):
+    """What stops docker_access on the host that docker_host_facts read
+    (``facts``), one message per problem; [] when none does. ``variables``:
+    host (its inventory name), ca_key (the CA key's path on the controller),
+    docker_access_tcp, docker_access_tls_dir and docker_access_ca_regenerate."""
+    errors = []
+    host = variables.get("host")
+    missing = sorted(user for user, found in (facts.get("users") or {}).items() if found is None)
+    if missing:
+        errors.append(
+            f"docker_access_users lists {', '.join(missing)}, who {'does' if len(missing) == 1 else 'do'} not"
+            f" exist on {host}. Create the user(s) first or remove them from the list."
+        )
+    ca_key = variables.get("ca_key")
+    host_ca = f"{variables.get('docker_access_tls_dir')}/ca.pem"
+    if (
+        variables.get("docker_access_tcp") == "tls"
+        and not os.path.isfile(ca_key)
+        and not truthy(variables.get("docker_access_ca_regenerate"))
+        and ((facts.get("files") or {}).get(host_ca) or {}).get("exists")
+    ):
+        errors.append(
+            f"The CA key {ca_key} is missing on the controller, but {host} trusts a CA ({host_ca}). A new CA"
+            " would break every client bundle issued so far. Restore the PKI directory from your backup, or"
+            " set docker_access_ca_regenerate: true to issue a new CA and new bundles."
+        )
+    return errors
+
+
+def access_checks(facts, variables):
+    """What docker_access's preflight has to read or refuse on a host.
+
+    ``facts``: docker_host_facts' fact ({} before the host was read).
+    ``variables``: what input_errors and
+    host_errors take, and bundle_users and host_files (what
+    the role needs read) and reserved_keys (daemon.json keys the listener's
+    flags set). Returns input_errors; port (the TCP port: docker_access_tcp_port
+    or Docker's convention for the mode); reread_needed (the read did not cover
+    this role's users and files); host_errors; reserved_conflict
+    (daemon.json sets a reserved key and the role manages a listener);
+    preflight_errors (the inputs' first) and preflight_ok."""
+    wrong = input_errors(variables)
+    checks = {
+        "input_errors": wrong,
+        "port": tcp_port(variables["docker_access_tcp"], variables.get("docker_access_tcp_port")),
+        "reread_needed": False,
+        "host_errors": [],
+        "reserved_conflict": False,
+    }
+    if facts and not wrong:
+        users, files = facts.get("users") or {}, facts.get("files") or {}
+        checks["reread_needed"] = any(user not in users for user in variables["bundle_users"]) or any(
+            path not in files for path in variables["host_files"]
+        )
+        checks["host_errors"] = host_errors(facts, variables)
+        config = (facts.get("daemon_json") or {}).get("config") or {}
+        checks["reserved_conflict"] = variables["docker_access_tcp"] != "off" and any(
+            key in config for key in variables["reserved_keys"]
+        )
+    checks["preflight_errors"] = wrong or checks["host_errors"]
+    checks["preflight_ok"] = not (
+        wrong or checks["reread_needed"] or checks["host_errors"] or checks["reserved_conflict"]
+    )
+    return checks
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "access_checks": access_checks,
+        }

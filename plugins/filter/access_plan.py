@@ -1,0 +1,259 @@
+# Copyright: contributors to dockerlab
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+name: access_plan
+short_description: What docker_access has to do on a host
+description:
+  - Takes the fact of M(dockerlab.docker.docker_host_facts) and a mapping of variables by
+    name, and returns every difference access.yml's tasks act on, and
+    C(todo), their union (converge's gate).
+  - It runs on the controller. It reads the controller's PKI directory
+    (C(docker_access_pki_dir)) to compare certificates and files; it issues
+    and copies nothing.
+  - The certificates and TLS files are compared only with
+    C(docker_access_tcp) C(tls) and once there is a CA. The role evaluates
+    the plan again at each use, so a task after the certificates were issued
+    sees them.
+positional: variables
+options:
+  _input:
+    description:
+      - The fact of docker_host_facts, read with this role's users and files
+        (C(users), C(files), C(group), C(unit), C(fqdn), C(ipv4) and
+        C(ipv6) are used).
+    type: dict
+    required: true
+  variables:
+    description:
+      - The variables, by name. The role passes all of them.
+      - C(host) (the inventory name), C(dropin) (the listener drop-in's
+        path), C(bundle_users) (the users who get a client bundle on this
+        host), C(bundle_files) (the bundle's files, a list of C(name) and
+        C(mode)) and C(default_ports) (Docker's convention for each mode,
+        for an empty C(docker_access_tcp_port)).
+      - The role's C(docker_access_tcp), C(docker_access_tcp_port),
+        C(docker_access_tcp_address), C(docker_access_tls_dir),
+        C(docker_access_pki_dir), C(docker_access_users),
+        C(docker_access_exclusive), C(docker_access_extra_sans) and
+        C(docker_access_cert_renew_days).
+    type: dict
+    required: true
+"""
+
+EXAMPLES = r"""
+# roles/docker_access/vars/main.yml
+_docker_access_plan: >-
+  {{ ansible_facts.dockerlab | dockerlab.docker.access_plan({
+       'host': inventory_hostname, 'dropin': _docker_access_dropin,
+       'default_ports': _docker_access_default_ports,
+       'docker_access_tcp_port': docker_access_tcp_port,
+       'bundle_users': _docker_access_bundle_users, 'bundle_files': _docker_access_bundle_files,
+       'docker_access_tcp': docker_access_tcp, 'docker_access_tcp_address': docker_access_tcp_address,
+       'docker_access_tls_dir': docker_access_tls_dir, 'docker_access_pki_dir': docker_access_pki_dir,
+       'docker_access_users': docker_access_users, 'docker_access_exclusive': docker_access_exclusive,
+       'docker_access_extra_sans': docker_access_extra_sans,
+       'docker_access_cert_renew_days': docker_access_cert_renew_days}) }}
+# Each field is one variable.
+_docker_access_server_status: "{{ _docker_access_plan.server_status }}"
+_docker_access_todo: "{{ _docker_access_plan.todo }}"
+"""
+
+RETURN = r"""
+_value:
+  description: What docker_access has to do on the host.
+  type: dict
+  contains:
+    group_differs:
+      description:
+        - True when the docker group does not exist, lacks one of
+          C(docker_access_users), or, with C(docker_access_exclusive), has
+          a member that is not one of them.
+      type: bool
+    ca_missing:
+      description:
+        - True when the CA certificate (ca.pem) or its key (ca-key.pem) is not in
+          C(docker_access_pki_dir).
+      type: bool
+    sans:
+      description:
+        - The subjectAltNames the server certificate must have, each once,
+          in this order. C(DNS:HOST), C(DNS:localhost), C(IP:127.0.0.1),
+          C(IP:::1), C(DNS:FQDN) when the read has one, C(IP:) with each of
+          the host's IPv4 and IPv6 addresses, then
+          C(docker_access_extra_sans).
+      type: list
+      elements: str
+    own_clients_to_issue:
+      description:
+        - The C(bundle_users) whose client certificate must be issued, as
+          the filter M(dockerlab.docker.certs_to_issue) says.
+        - Empty without TLS or a CA.
+      type: list
+      elements: str
+    server_status:
+      description:
+        - Why the server certificate (hosts/HOST/server-cert.pem in the PKI
+          directory) must be (re)issued for C(sans) (C(missing),
+          C(unreadable), C(issuer), C(key), C(names) or C(expiring)), or C(ok).
+        - C(missing) without TLS or a CA.
+      type: str
+    tls_stale:
+      description:
+        - The files the host does not have as wanted, as
+          they are compared by checksum, mode and owner. C(docker_access_tls_dir)
+          (0755), its ca.pem, server-cert.pem (0444) and server-key.pem
+          (0400), owned by root, and each bundle user's ~/.docker as
+          each user's C(~/.docker) and its files.
+        - Empty without TLS or a CA.
+      type: list
+      elements: dict
+    listener_current:
+      description:
+        - Whether the listener drop-in is as wanted.
+        - With C(off), when there is no drop-in. With C(tls), when the
+          drop-in records the hash of the inputs M(docker_daemon_listener)
+          would write it from, and it alone sets the service's ExecStart.
+        - Always false with C(insecure), so that the module runs, and shows
+          its warning, on every run.
+      type: bool
+    todo:
+      description:
+        - True when access.yml has anything to do (converge's gate).
+        - That is when C(group_differs), with TLS when C(ca_missing),
+          C(own_clients_to_issue), a C(server_status) other than C(ok) or
+          C(tls_stale), or when the listener is not current.
+      type: bool
+"""
+
+import os
+
+from ansible_collections.dockerlab.docker.plugins.module_utils._listener import (
+    inputs_hash,
+    tcp_port,
+    tls_paths,
+)
+from ansible_collections.dockerlab.docker.plugins.plugin_utils._pki import (
+    bundle_files,
+    cert_status,
+    certs_to_issue,
+    stale_files,
+)
+from ansible_collections.dockerlab.docker.plugins.plugin_utils._values import truthy
+
+
+def _unique(items):
+    """The items in their order, each once (Jinja's unique)."""
+    return list(dict.fromkeys(items))
+
+
+def access_plan(facts, variables):
+    """What docker_access has to do on a host: every difference access.yml's
+    tasks act on, and ``todo``, their union (converge.yml's gate).
+
+    ``facts``: docker_host_facts' fact (users, files, group, unit, fqdn, ipv4,
+    ipv6). ``variables``: host (inventory name), dropin (the listener
+    drop-in's path), bundle_users (users who get a bundle on this host),
+    bundle_files ([{"name", "mode"}]), default_ports (Docker's convention
+    for each mode, for an empty docker_access_tcp_port), and the role's
+    docker_access_tcp, docker_access_tcp_port, docker_access_tcp_address, docker_access_tls_dir,
+    docker_access_pki_dir, docker_access_users, docker_access_exclusive,
+    docker_access_extra_sans and docker_access_cert_renew_days."""
+    v = variables
+    mode, pki_dir, tls_dir = v["docker_access_tcp"], v["docker_access_pki_dir"], v["docker_access_tls_dir"]
+    renew_days = v["docker_access_cert_renew_days"]
+    users = list(v["docker_access_users"])
+    group = facts.get("group") or {}
+    members = list(group.get("members") or [])
+    group_differs = (
+        not group.get("exists")
+        or bool(set(users) - set(members))
+        or (truthy(v["docker_access_exclusive"]) and bool(set(members) - set(users)))
+    )
+    ca_cert, ca_key = os.path.join(pki_dir, "ca.pem"), os.path.join(pki_dir, "ca-key.pem")
+    ca_missing = not (os.path.isfile(ca_key) and os.path.isfile(ca_cert))
+    host_dir = os.path.join(pki_dir, "hosts", v["host"])
+    sans = _unique(
+        ["DNS:" + v["host"], "DNS:localhost", "IP:127.0.0.1", "IP:::1"]
+        + (["DNS:" + facts["fqdn"]] if facts.get("fqdn") else [])
+        + ["IP:" + address for address in facts.get("ipv4") or []]
+        + ["IP:" + address for address in facts.get("ipv6") or []]
+        + list(v["docker_access_extra_sans"] or [])
+    )
+    plan = {
+        "group_differs": group_differs,
+        "ca_missing": ca_missing,
+        "sans": sans,
+        "own_clients_to_issue": [],
+        "server_status": "missing",
+        "tls_stale": [],
+    }
+    # Only with TLS, and once there is a CA: nothing else can be compared.
+    if mode == "tls" and not ca_missing:
+        plan["own_clients_to_issue"] = certs_to_issue(v["bundle_users"], pki_dir, renew_days)
+        plan["server_status"] = cert_status(
+            os.path.join(host_dir, "server-cert.pem"),
+            ca_cert,
+            os.path.join(host_dir, "server-key.pem"),
+            sans,
+            renew_days,
+        )
+        root = {"uid": 0, "gid": 0}
+        wanted = [
+            {"dest": tls_dir, "state": "directory", "mode": "0755", **root},
+            {"src": ca_cert, "dest": f"{tls_dir}/ca.pem", "mode": "0444", **root},
+            {
+                "src": f"{host_dir}/server-cert.pem",
+                "dest": f"{tls_dir}/server-cert.pem",
+                "mode": "0444",
+                **root,
+            },
+            {
+                "src": f"{host_dir}/server-key.pem",
+                "dest": f"{tls_dir}/server-key.pem",
+                "mode": "0400",
+                **root,
+            },
+        ]
+        wanted += bundle_files(v["bundle_users"], facts.get("users") or {}, pki_dir, v["bundle_files"])
+        plan["tls_stale"] = stale_files(wanted, facts)
+    dropin = ((facts.get("files") or {}).get(v["dropin"])) or {}
+    unit = facts.get("unit") or {}
+    if mode == "off":
+        listener_current = not dropin.get("exists")
+    elif mode == "tls":
+        port = tcp_port("tls", v["docker_access_tcp_port"])
+        inputs = inputs_hash(
+            "tls",
+            v["docker_access_tcp_address"],
+            port,
+            *tls_paths(tls_dir),
+            unit.get("file"),
+            unit.get("exec_start"),
+        )
+        listener_current = dropin.get("inputs") == inputs and unit.get("dropins_setting_exec_start") == [
+            v["dropin"]
+        ]
+    else:
+        # Insecure: the module runs every time, so that its warning shows.
+        listener_current = False
+    plan["listener_current"] = listener_current
+    plan["todo"] = (
+        group_differs
+        or (
+            mode == "tls"
+            and (
+                ca_missing
+                or bool(plan["own_clients_to_issue"])
+                or plan["server_status"] != "ok"
+                or bool(plan["tls_stale"])
+            )
+        )
+        or not listener_current
+    )
+    return plan
+
+
+class FilterModule:
+    def filters(self):
+        return {"access_plan": access_plan}

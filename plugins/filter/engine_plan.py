@@ -1,0 +1,290 @@
+# Copyright: contributors to dockerlab
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+name: engine_plan
+short_description: What docker_engine has to refuse and to do on a host
+description:
+  - Takes the fact of M(dockerlab.docker.docker_host_facts) and the role's variables, and
+    returns in one dict what docker_engine decides. The role's
+    C(_docker_engine_*) variables in vars/main.yml are its fields.
+  - Before the host was read the fact is an empty dict, and only the checks
+    of the inputs mean anything.
+  - The inputs are checked first. C(docker_engine_daemon_options) must be a
+    dict, C(docker_engine_registry_mirrors) a list,
+    C(docker_engine_restart_timeout) a whole number of seconds of at least 1
+    (an integer or a string of digits), and C(docker_engine_log_opts) a dict
+    of strings.
+  - Booleans are read leniently, as Ansible's C(bool) filter reads them
+    (C(yes), C(true), C(1), ...); anything else is false.
+  - It runs on the controller. One Python call costs less than the chain of
+    Jinja variables it replaces, which ansible-core compiles again for every
+    host.
+positional: variables
+options:
+  _input:
+    description: The fact of docker_host_facts, or an empty dict before the host was read.
+    type: dict
+    required: true
+  variables:
+    description:
+      - The variables, by name. The role passes all of them.
+      - C(host) (the inventory name, for messages) and C(file_modes) (path
+        to wanted mode, for the role's check of file modes and owners).
+      - The role's C(docker_engine_source), C(docker_engine_service_enabled),
+        C(docker_engine_live_restore), C(docker_engine_icc),
+        C(docker_engine_no_new_privileges), C(docker_engine_userland_proxy),
+        C(docker_engine_log_driver), C(docker_engine_log_opts),
+        C(docker_engine_registry_mirrors), C(docker_engine_userns_remap),
+        C(docker_engine_daemon_options) and C(docker_engine_restart_timeout).
+    type: dict
+    required: true
+"""
+
+EXAMPLES = r"""
+# roles/docker_engine/vars/main.yml
+_docker_engine_plan: >-
+  {{ ansible_facts.dockerlab | default({}) | dockerlab.docker.engine_plan({
+       'host': inventory_hostname, 'file_modes': _docker_engine_file_modes,
+       'docker_engine_source': docker_engine_source,
+       'docker_engine_service_enabled': docker_engine_service_enabled,
+       'docker_engine_live_restore': docker_engine_live_restore, 'docker_engine_icc': docker_engine_icc,
+       'docker_engine_no_new_privileges': docker_engine_no_new_privileges,
+       'docker_engine_userland_proxy': docker_engine_userland_proxy,
+       'docker_engine_log_driver': docker_engine_log_driver, 'docker_engine_log_opts': docker_engine_log_opts,
+       'docker_engine_registry_mirrors': docker_engine_registry_mirrors,
+       'docker_engine_userns_remap': docker_engine_userns_remap,
+       'docker_engine_daemon_options': docker_engine_daemon_options,
+       'docker_engine_restart_timeout': docker_engine_restart_timeout}) }}
+# Each field is one variable.
+_docker_engine_preflight_ok: "{{ _docker_engine_plan.preflight_ok }}"
+_docker_engine_todo: "{{ _docker_engine_plan.todo }}"
+"""
+
+RETURN = r"""
+_value:
+  description: What docker_engine has to refuse and to do on the host.
+  type: dict
+  contains:
+    input_errors:
+      description: One message per wrong variable, naming it and the fix; empty when there is none.
+      type: list
+      elements: str
+    options:
+      description:
+        - The daemon.json settings the role wants. C(live-restore), C(icc),
+          C(no-new-privileges) and C(userland-proxy) as booleans,
+          C(log-driver), C(log-opts), C(registry-mirrors) when there are
+          mirrors and C(userns-remap) when it is set; then
+          C(docker_engine_daemon_options) merged over them (dicts key by key,
+          an explicit key wins).
+        - Empty when there are input errors.
+      type: dict
+    removed_keys:
+      description:
+        - What the merge takes out of daemon.json. C(userns-remap) when
+          neither C(docker_engine_userns_remap) nor
+          C(docker_engine_daemon_options) sets it.
+        - Empty otherwise, and when there are input errors.
+      type: list
+      elements: str
+    config_suspect:
+      description:
+        - True when the host was read and daemon.json does not parse as a
+          JSON object (its C(valid) is false), or C(hosts) is in daemon.json
+          or in C(docker_engine_daemon_options).
+        - M(docker_daemon_config) explains it in preflight.
+      type: bool
+    host_errors:
+      description:
+        - A message when the wanted C(userland-proxy) is false and /proc/sys
+          is read-only on the host (C(proc_sys_writable) is false). Without
+          docker-proxy, dockerd must set route_localnet there to publish ports.
+        - Empty otherwise.
+      type: list
+      elements: str
+    preflight_errors:
+      description: C(input_errors) when there are any, else C(host_errors).
+      type: list
+      elements: str
+    preflight_ok:
+      description:
+        - True when there are no input errors, no host errors and C(config_suspect) is false
+          (preflight's gate).
+      type: bool
+    missing_packages:
+      description: The packages the read reports as not installed.
+      type: list
+      elements: str
+    enabled_differs:
+      description: True when the service's enablement is not C(docker_engine_service_enabled).
+      type: bool
+    daemon_config:
+      description:
+        - daemon.json as M(docker_daemon_config) would write it. The current
+          settings without C(removed_keys), with C(options) merged over them;
+          keys set by hand stay.
+      type: dict
+    config_differs:
+      description: True when C(daemon_config) is not the current daemon.json.
+      type: bool
+    loose_files:
+      description: The paths of C(file_modes) that exist with another mode or owner in the read's C(files).
+      type: list
+      elements: str
+    todo:
+      description:
+        - True when engine.yml has anything to do (converge's gate).
+        - That is when C(docker_engine_source) is C(upstream), a package is
+          missing, the service is not active, C(enabled_differs), the
+          rollback stash holds files, C(config_differs) or C(loose_files).
+      type: bool
+"""
+
+from collections.abc import Mapping
+
+from ansible_collections.dockerlab.docker.plugins.module_utils._daemon_json import apply, merge
+from ansible_collections.dockerlab.docker.plugins.plugin_utils._values import truthy, whole_number
+
+
+def _octal(mode):
+    """0o644 from "0644", "644" or 420 (YAML's unquoted 0644); None if not a mode."""
+    if isinstance(mode, int):
+        return mode
+    try:
+        return int(str(mode), 8)
+    except (TypeError, ValueError):
+        return None
+
+
+def loose_files(modes, files):
+    """The paths of ``modes`` (path: wanted mode) that exist with another
+    mode, or not root's, in docker_host_facts' ``files``."""
+    loose = []
+    for path, mode in sorted((modes or {}).items()):
+        now = (files or {}).get(path) or {}
+        state = (_octal(now.get("mode")), now.get("uid"), now.get("gid"))
+        if now.get("exists") and state != (_octal(mode), 0, 0):
+            loose.append(path)
+    return loose
+
+
+def input_errors(variables):
+    """What is wrong with docker_engine's variables (a mapping of their names
+    to values), one message per variable that names it and the fix; [] when
+    nothing is."""
+    errors = []
+    options = variables.get("docker_engine_daemon_options")
+    if not isinstance(options, Mapping):
+        errors.append(
+            f"docker_engine_daemon_options must be a dict of daemon.json keys (got {type(options).__name__}),"
+            ' e.g. {"debug": true}.'
+        )
+    mirrors = variables.get("docker_engine_registry_mirrors")
+    if not isinstance(mirrors, (list, tuple)):
+        errors.append(
+            f"docker_engine_registry_mirrors must be a list of URLs (got {type(mirrors).__name__}),"
+            " e.g. [http://mirror.example:5000]."
+        )
+    timeout = whole_number(variables.get("docker_engine_restart_timeout"))
+    if timeout is None or timeout < 1:
+        errors.append(
+            "docker_engine_restart_timeout is"
+            f" '{variables.get('docker_engine_restart_timeout')}': use a number of seconds, at least 1."
+        )
+    log_opts = variables.get("docker_engine_log_opts")
+    if not isinstance(log_opts, Mapping):
+        errors.append(f"docker_engine_log_opts must be a dict of strings (got {type(log_opts).__name__}).")
+    else:
+        odd = sorted(f"{key} ({value!r})" for key, value in log_opts.items() if not isinstance(value, str))
+        if odd:
+            errors.append(
+                "docker_engine_log_opts must be a dict of strings, as dockerd wants them: quote "
+                + ", ".join(odd)
+                + ', e.g. max-file: "3".'
+            )
+    return errors
+
+
+def engine_plan(facts, variables):
+    """What docker_engine has to refuse and to do on a host.
+
+    ``facts``: docker_host_facts' fact ({} before the host was read).
+    ``variables``: the role's docker_engine_* variables by name, and host
+    (its inventory name) and file_modes (path to wanted mode). Returns
+    input_errors; options (daemon.json settings: the role's, then
+    docker_engine_daemon_options over them) and removed_keys (what the merge
+    takes out); config_suspect (daemon.json does not parse, or "hosts" is in
+    it or in the options), host_errors, preflight_errors and preflight_ok;
+    and the differences engine.yml's tasks act on: missing_packages,
+    enabled_differs, daemon_config (daemon.json after docker_daemon_config's
+    merge) and config_differs, loose_files, and todo, their union."""
+    v = variables
+    wrong = input_errors(v)
+    plan = {"input_errors": wrong, "options": {}, "removed_keys": []}
+    if not wrong:
+        managed = {
+            "live-restore": truthy(v["docker_engine_live_restore"]),
+            "icc": truthy(v["docker_engine_icc"]),
+            "no-new-privileges": truthy(v["docker_engine_no_new_privileges"]),
+            "userland-proxy": truthy(v["docker_engine_userland_proxy"]),
+            "log-driver": v["docker_engine_log_driver"],
+            "log-opts": v["docker_engine_log_opts"],
+        }
+        if v["docker_engine_registry_mirrors"]:
+            managed["registry-mirrors"] = v["docker_engine_registry_mirrors"]
+        if v["docker_engine_userns_remap"]:
+            managed["userns-remap"] = v["docker_engine_userns_remap"]
+        plan["options"] = merge(managed, v["docker_engine_daemon_options"])
+        if not v["docker_engine_userns_remap"] and "userns-remap" not in v["docker_engine_daemon_options"]:
+            plan["removed_keys"] = ["userns-remap"]
+    daemon_json = facts.get("daemon_json") or {}
+    current = daemon_json.get("config") or {}
+    options = v["docker_engine_daemon_options"]
+    plan["config_suspect"] = bool(facts) and (
+        not daemon_json.get("valid")
+        or "hosts" in current
+        or (isinstance(options, Mapping) and "hosts" in options)
+    )
+    host_errors = []
+    if (
+        plan["options"]
+        and not truthy(plan["options"].get("userland-proxy"))
+        and facts.get("proc_sys_writable") is False
+    ):
+        host_errors.append(
+            "docker_engine_userland_proxy is false, but /proc/sys is read-only on"
+            f" {v['host']} (Docker inside an unprivileged container?): dockerd must set"
+            " route_localnet there to publish ports without docker-proxy, and without it starts with no"
+            " bridge, losing the published ports of running containers (or refuses to start). Set"
+            " docker_engine_userland_proxy: true for this host, or make /proc/sys writable (mount -o"
+            " remount,rw /proc/sys where the host is allowed to)."
+        )
+    plan["host_errors"] = host_errors
+    plan["preflight_errors"] = wrong or host_errors
+    plan["preflight_ok"] = not wrong and not plan["config_suspect"] and not host_errors
+    service = facts.get("service") or {}
+    plan["missing_packages"] = [
+        name for name, version in (facts.get("packages") or {}).items() if version is None
+    ]
+    plan["enabled_differs"] = service.get("enabled") != truthy(v["docker_engine_service_enabled"])
+    plan["daemon_config"] = apply(current, plan["options"], plan["removed_keys"])
+    plan["config_differs"] = plan["daemon_config"] != current
+    plan["loose_files"] = loose_files(v["file_modes"], facts.get("files"))
+    plan["todo"] = bool(
+        v["docker_engine_source"] == "upstream"
+        or plan["missing_packages"]
+        or not service.get("active")
+        or plan["enabled_differs"]
+        or facts.get("stash_pending")
+        or plan["config_differs"]
+        or plan["loose_files"]
+    )
+    return plan
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "engine_plan": engine_plan,
+        }

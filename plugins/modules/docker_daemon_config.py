@@ -1,0 +1,228 @@
+#!/usr/bin/python
+# Copyright: contributors to dockerlab
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+---
+module: docker_daemon_config
+short_description: Merge settings into the Docker daemon's daemon.json, keeping what is there
+description:
+  - Reads the Docker daemon configuration file (C(/etc/docker/daemon.json)),
+    merges O(options) into it and writes it back atomically when the result
+    differs. Keys set by hand and not named in O(options) are kept. Nested
+    objects (for example C(log-opts)) are merged key by key; lists and
+    scalars are replaced.
+  - The comparison is on the parsed JSON, so a file whose content already
+    matches is never rewritten, whatever its formatting.
+  - A file that is not valid JSON, or whose top level is not an object, fails
+    the task before anything changes; the file is left byte for byte as it was.
+  - "Refuses O(reserved_keys) (by default C(hosts)) in the file and in
+    O(options): the listeners of the daemon live in the systemd unit's C(-H)
+    flags, and dockerd refuses to start when a directive is given both as a
+    flag and in the file."
+  - Before changing the file, saves its previous version in the rollback stash
+    (see M(dockerlab.docker.docker_daemon_restart)), which restores it if the daemon refuses
+    the new configuration.
+  - Does not restart the daemon; notify a handler that runs
+    M(dockerlab.docker.docker_daemon_restart) when the task changed.
+  - Only the Python standard library is needed on the managed host.
+version_added: "1.0.0"
+author: dockerlab contributors (!UNKNOWN)
+options:
+  path:
+    description: The daemon configuration file.
+    type: path
+    default: /etc/docker/daemon.json
+  options:
+    description: Settings to merge into the file, as daemon.json keys and values.
+    type: dict
+    default: {}
+  remove_keys:
+    description:
+      - Keys to remove from the file (after the merge) where they are present,
+        e.g. C(userns-remap) when remapping is turned off.
+    type: list
+    elements: str
+    default: []
+  reserved_keys:
+    description:
+      - Keys that must be in neither the file nor O(options), each refused with
+        an explanation. C(hosts) conflicts with the C(-H) flags of the unit;
+        C(tls), C(tlsverify), C(tlscacert), C(tlscert) and C(tlskey) conflict with
+        a TLS listener configured by flags (M(dockerlab.docker.docker_daemon_listener)).
+    type: list
+    elements: str
+    default: [hosts]
+  stash_dir:
+    description: Directory of the rollback stash shared with M(dockerlab.docker.docker_daemon_restart).
+    type: path
+    default: /var/lib/dockerlab/rollback
+attributes:
+  check_mode:
+    support: full
+    description: Validates the file and reports whether it would change, without writing.
+  diff_mode:
+    support: full
+    description: The file's text before and after (after as it would be written).
+  platform:
+    platforms: posix
+    support: full
+    description: Linux hosts with systemd and Docker (Debian 12 and 13 are tested).
+"""
+
+EXAMPLES = r"""
+- name: Keep containers running through daemon restarts, keep other keys
+  dockerlab.docker.docker_daemon_config:
+    options:
+      live-restore: true
+      registry-mirrors:
+        - http://dockerlab-registry:5000
+  notify: docker_engine_restart
+
+- name: Only validate the existing file (fails on invalid JSON or 'hosts')
+  dockerlab.docker.docker_daemon_config:
+    options: {}
+  check_mode: true
+"""
+
+RETURN = r"""
+path:
+  description: The configuration file.
+  returned: always
+  type: str
+  sample: /etc/docker/daemon.json
+config:
+  description: The configuration after the task (as it would be, in check mode).
+  returned: always
+  type: dict
+  sample: {"live-restore": true, "log-level": "info"}
+changed_keys:
+  description: Top-level keys whose value the task set, changed or removed.
+  returned: always
+  type: list
+  elements: str
+  sample: [live-restore]
+"""
+
+import json
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.dockerlab.docker.plugins.module_utils._daemon_json import (
+    DEFAULT_PATH,
+    apply,
+    parse,
+    render,
+)
+from ansible_collections.dockerlab.docker.plugins.module_utils._files import (
+    DEFAULT_STASH_DIR,
+    Stash,
+    read_text,
+    write_atomic,
+)
+
+RESERVED_REASONS = {
+    "hosts": (
+        "the daemon's listeners are -H flags of docker.service (the unit and its "
+        "drop-in), and dockerd refuses to start when a directive is set both ways: "
+        "'the following directives are specified both as a flag and in the "
+        "configuration file: hosts'"
+    ),
+}
+TLS_REASON = (
+    "the TLS listener is configured by flags in the docker.service drop-in, and dockerd "
+    "refuses to start when a directive is set both as a flag and in the configuration file"
+)
+
+
+def reserved_errors(reserved, current, options, path):
+    """Messages for every reserved key found in the file or in the options."""
+    errors = []
+    for key in reserved:
+        reason = RESERVED_REASONS.get(key, TLS_REASON if key.startswith("tls") else "")
+        suffix = f": {reason}" if reason else ""
+        if key in current:
+            errors.append(
+                f"{path} sets '{key}' ({json.dumps(current[key])}), which this configuration "
+                f"manages elsewhere{suffix}. Remove '{key}' from {path} (to keep a TCP "
+                "listener, configure it with docker_access_tcp_* instead)."
+            )
+        if key in options:
+            errors.append(
+                f"The options set '{key}', which this configuration manages elsewhere{suffix}. "
+                f"Remove '{key}' from docker_engine_daemon_options."
+            )
+    return errors
+
+
+class DaemonConfig:
+    def __init__(self, module):
+        self.module = module
+        self.path = module.params["path"]
+
+    def run(self):
+        params = self.module.params
+        try:
+            before_text = read_text(self.path)
+        except (OSError, UnicodeDecodeError) as exc:
+            self.module.fail_json(
+                msg=f"Failed to read {self.path}: {exc}. Nothing was changed.", path=self.path
+            )
+        current, error = parse(before_text)
+        if error:
+            self.module.fail_json(
+                msg=f"{self.path} {error}. Fix or remove the file; nothing was changed.", path=self.path
+            )
+        errors = reserved_errors(params["reserved_keys"], current, params["options"], self.path)
+        if errors:
+            self.module.fail_json(msg=" ".join(errors) + " Nothing was changed.", path=self.path)
+        desired = apply(current, params["options"], params["remove_keys"])
+        changed_keys = sorted(
+            {k for k in desired if current.get(k, object()) != desired[k]} | (set(current) - set(desired))
+        )
+        changed = desired != current
+        result = {
+            "changed": changed,
+            "path": self.path,
+            "config": desired,
+            "changed_keys": changed_keys,
+        }
+        after_text = render(desired) if changed else before_text
+        if self.module._diff:
+            result["diff"] = {
+                "before_header": self.path,
+                "after_header": self.path,
+                "before": before_text or "",
+                "after": after_text or "",
+            }
+        if changed and not self.module.check_mode:
+            directory = os.path.dirname(self.path)
+            try:
+                if not os.path.isdir(directory):
+                    os.makedirs(directory, exist_ok=True)
+                    os.chmod(directory, 0o755)  # noqa: S103 - CIS 3.6 wants 0755, whatever the umask
+                Stash(params["stash_dir"]).save(self.path)
+                mode = os.stat(self.path).st_mode & 0o7777 if before_text is not None else 0o644
+                write_atomic(self.path, after_text, mode)
+            except OSError as exc:
+                self.module.fail_json(msg=f"Failed to write {self.path}: {exc}", **result)
+        return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "path": {"type": "path", "default": DEFAULT_PATH},
+            "options": {"type": "dict", "default": {}},
+            # daemon.json keys, not key material.
+            "remove_keys": {"type": "list", "elements": "str", "default": [], "no_log": False},
+            "reserved_keys": {"type": "list", "elements": "str", "default": ["hosts"], "no_log": False},
+            "stash_dir": {"type": "path", "default": DEFAULT_STASH_DIR},
+        },
+        supports_check_mode=True,
+    )
+    module.exit_json(**DaemonConfig(module).run())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,364 @@
+"""plugins/filter/access_plan: what docker_access has to do on a host,
+decided on the controller from docker_host_facts' read and the controller's
+PKI. A converged host has nothing to do; each difference access.yml acts on,
+alone, makes ``todo`` true and shows in its own field. The PKI is generated
+for the session with cryptography (nothing committed); the listener's hash
+is plugins/module_utils/_listener's, and the drop-in that
+docker_daemon_listener writes, as docker_host_facts reads it back, is what
+the plan calls current."""
+
+import copy
+import datetime
+import hashlib
+import shutil
+from pathlib import Path
+
+import pytest
+from ansible_collections.dockerlab.docker.plugins.filter import access_plan
+from ansible_collections.dockerlab.docker.plugins.module_utils import _systemd
+from ansible_collections.dockerlab.docker.plugins.module_utils._listener import inputs_hash, tcp_port
+from ansible_collections.dockerlab.docker.plugins.modules import docker_daemon_listener, docker_host_facts
+from ansible_collections.dockerlab.docker.tests.unit import x509_certs
+
+plan = access_plan.access_plan
+
+HOST = "lab1"
+TLS_DIR = "/etc/docker/tls"
+DROPIN = "/etc/systemd/system/docker.service.d/dockerlab-listener.conf"
+UNIT = {
+    "file": "/lib/systemd/system/docker.service",
+    "exec_start": "/usr/sbin/dockerd -H fd:// --containerd=/run/containerd/containerd.sock",
+    "dropins_setting_exec_start": [DROPIN],
+}
+SANS = ["DNS:lab1", "DNS:localhost", "IP:127.0.0.1", "IP:::1", "DNS:lab1.example", "IP:10.0.0.5"]
+BUNDLE_FILES = [
+    {"name": "ca.pem", "mode": "0444"},
+    {"name": "cert.pem", "mode": "0444"},
+    {"name": "key.pem", "mode": "0400"},
+]
+HOMES = {"root": (0, "/root"), "student": (1000, "/home/student")}
+NOW = datetime.datetime.now(datetime.UTC)
+
+
+def _write(path, data):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+def _issue(subject, ca, ca_key, sans=()):
+    """PEM certificate and key of a new EC key issued by ``ca``."""
+    key = x509_certs.ec_key()
+    cert = x509_certs.certificate(subject, key, ca.subject, ca_key, now=NOW, sans=sans)
+    return x509_certs.pem(cert), x509_certs.key_pem(key)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    """The controller's PKI directory as docker_access leaves it."""
+    directory = tmp_path_factory.mktemp("pki")
+    ca_key = x509_certs.ec_key()
+    name = x509_certs.name("dockerlab CA")
+    ca = x509_certs.certificate("dockerlab CA", ca_key, name, ca_key, now=NOW, ca=True, days=3650)
+    ca_pem = x509_certs.pem(ca)
+    _write(directory / "ca.pem", ca_pem)
+    _write(directory / "ca-key.pem", x509_certs.key_pem(ca_key))
+    cert, key = _issue(HOST, ca, ca_key, SANS)
+    _write(directory / "hosts" / HOST / "server-cert.pem", cert)
+    _write(directory / "hosts" / HOST / "server-key.pem", key)
+    for user in HOMES:
+        cert, key = _issue(user, ca, ca_key)
+        _write(directory / "users" / user / "cert.pem", cert)
+        _write(directory / "users" / user / "key.pem", key)
+        _write(directory / "users" / user / "ca.pem", ca_pem)
+    return directory
+
+
+@pytest.fixture
+def own_pki(pki, tmp_path):
+    """A copy of the PKI this test may break."""
+    return Path(shutil.copytree(pki, tmp_path / "pki"))
+
+
+def _sha256(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _file(mode, uid=0, src=None):
+    state = {"exists": True, "mode": mode, "uid": uid, "gid": uid}
+    if src:
+        state["sha256"] = _sha256(src)
+    return state
+
+
+def _variables(pki, **changes):
+    return {
+        "host": HOST,
+        "dropin": DROPIN,
+        "default_ports": {"tls": 2376, "insecure": 2375, "off": 2376},
+        "docker_access_tcp_port": None,
+        "bundle_users": ["student", "root"],
+        "bundle_files": BUNDLE_FILES,
+        "docker_access_tcp": "tls",
+        "docker_access_tcp_address": "0.0.0.0",  # noqa: S104 - a value compared, not a server
+        "docker_access_tls_dir": TLS_DIR,
+        "docker_access_pki_dir": str(pki),
+        "docker_access_users": ["student"],
+        "docker_access_exclusive": False,
+        "docker_access_extra_sans": [],
+        "docker_access_cert_renew_days": 30,
+        **changes,
+    }
+
+
+def _converged(pki):
+    """docker_host_facts' read of a host that docker_access converged."""
+    host_dir = pki / "hosts" / HOST
+    users = {}
+    for user, (uid, home) in HOMES.items():
+        files = {".docker": {"exists": True, "mode": "0700", "uid": uid, "gid": uid}}
+        for item in BUNDLE_FILES:
+            files[f".docker/{item['name']}"] = _file(item["mode"], uid, pki / "users" / user / item["name"])
+        users[user] = {"uid": uid, "gid": uid, "home": home, "files": files}
+    inputs = inputs_hash(
+        "tls",
+        "0.0.0.0",  # noqa: S104 - a value compared, not a server
+        2376,
+        f"{TLS_DIR}/ca.pem",
+        f"{TLS_DIR}/server-cert.pem",
+        f"{TLS_DIR}/server-key.pem",
+        UNIT["file"],
+        UNIT["exec_start"],
+    )
+    return {
+        "group": {"exists": True, "members": ["student"]},
+        "users": users,
+        "files": {
+            TLS_DIR: {"exists": True, "mode": "0755", "uid": 0, "gid": 0},
+            f"{TLS_DIR}/ca.pem": _file("0444", src=pki / "ca.pem"),
+            f"{TLS_DIR}/server-cert.pem": _file("0444", src=host_dir / "server-cert.pem"),
+            f"{TLS_DIR}/server-key.pem": _file("0400", src=host_dir / "server-key.pem"),
+            DROPIN: {"exists": True, "inputs": inputs, "mode": "0644", "uid": 0, "gid": 0},
+        },
+        "unit": copy.deepcopy(UNIT),
+        "fqdn": "lab1.example",
+        "ipv4": ["10.0.0.5"],
+        "ipv6": [],
+    }
+
+
+def test_a_converged_host_has_nothing_to_do(pki):
+    result = plan(_converged(pki), _variables(pki))
+    assert result == {
+        "group_differs": False,
+        "ca_missing": False,
+        "sans": SANS,
+        "own_clients_to_issue": [],
+        "server_status": "ok",
+        "tls_stale": [],
+        "listener_current": True,
+        "todo": False,
+    }
+
+
+def test_the_listener_hash_is_the_one_the_module_writes(pki):
+    # _converged's drop-in carries docker_daemon_listener's own inputs_hash.
+    assert plan(_converged(pki), _variables(pki))["listener_current"] is True
+    facts = _converged(pki)
+    facts["unit"]["exec_start"] += " --debug"  # the vendor unit changed: rewrite the drop-in
+    assert plan(facts, _variables(pki))["listener_current"] is False
+
+
+@pytest.mark.parametrize(
+    ("address", "port"),
+    [("0.0.0.0", None), ("127.0.0.1", 2377), ("::", "2378")],  # noqa: S104 - values, not servers
+)
+def test_what_docker_daemon_listener_writes_is_what_the_plan_calls_current(
+    pki, run_module, tmp_path, monkeypatch, address, port
+):
+    # The module writes the drop-in for a vendor unit in a systemd search
+    # path of the test's own; docker_host_facts reads it back from there.
+    systemd, vendor_dir, tls_dir = tmp_path / "etc", tmp_path / "lib", tmp_path / "tls"
+    vendor_dir.mkdir()
+    (vendor_dir / "docker.service").write_text(f"[Service]\nExecStart={UNIT['exec_start']}\n")
+    tls_dir.mkdir()
+    for name in ("ca.pem", "server-cert.pem", "server-key.pem"):
+        (tls_dir / name).write_text(f"-----BEGIN {name}-----\n")
+    dirs = (str(systemd), str(vendor_dir))
+    monkeypatch.setattr(docker_host_facts, "unit_file", lambda name: _systemd.unit_file(name, dirs))
+    monkeypatch.setattr(docker_host_facts, "unit_dropins", lambda name: _systemd.unit_dropins(name, dirs))
+    unit = docker_host_facts.unit_state("docker.service")
+    variables = _variables(
+        pki,
+        dropin=str(systemd / "docker.service.d" / "dockerlab-listener.conf"),
+        docker_access_tcp_address=address,
+        docker_access_tcp_port=port,
+        docker_access_tls_dir=str(tls_dir),
+    )
+    written = run_module(
+        docker_daemon_listener,
+        {
+            "mode": "tls",
+            "address": address,
+            "port": tcp_port("tls", port),
+            "tls_ca_cert": f"{tls_dir}/ca.pem",
+            "tls_cert": f"{tls_dir}/server-cert.pem",
+            "tls_key": f"{tls_dir}/server-key.pem",
+            "systemd_dir": str(systemd),
+            "vendor_unit_path": unit["file"],
+            "stash_dir": str(tmp_path / "stash"),
+        },
+    )
+    assert written["changed"] is True, written
+    assert written["path"] == variables["dropin"]
+    facts = _converged(pki)
+    facts["files"][variables["dropin"]] = docker_host_facts.file_state(variables["dropin"])
+    facts["unit"] = docker_host_facts.unit_state("docker.service")
+    assert facts["unit"]["dropins_setting_exec_start"] == [variables["dropin"]]
+    assert plan(facts, variables)["listener_current"] is True
+    # Another address is another drop-in.
+    assert plan(facts, {**variables, "docker_access_tcp_address": "10.0.0.5"})["listener_current"] is False
+
+
+def _differs(facts, variables, field, expected):
+    result = plan(facts, variables)
+    assert result[field] == expected, result
+    assert result["todo"] is True
+
+
+@pytest.mark.parametrize(
+    ("members", "exclusive"),
+    [([], False), (["other"], False), (["student", "other"], True)],
+)
+def test_the_docker_group(pki, members, exclusive):
+    facts = _converged(pki)
+    facts["group"]["members"] = members
+    _differs(facts, _variables(pki, docker_access_exclusive=exclusive), "group_differs", True)
+
+
+def test_extra_members_are_kept_without_exclusive(pki):
+    facts = _converged(pki)
+    facts["group"]["members"] = ["student", "other"]
+    assert plan(facts, _variables(pki))["todo"] is False
+
+
+def test_no_docker_group(pki):
+    facts = _converged(pki)
+    facts["group"] = {"exists": False, "members": []}
+    _differs(facts, _variables(pki), "group_differs", True)
+
+
+def test_a_missing_ca_key(own_pki):
+    facts = _converged(own_pki)
+    (own_pki / "ca-key.pem").unlink()
+    result = plan(facts, _variables(own_pki))
+    assert result["ca_missing"] is True
+    assert result["todo"] is True
+    # Nothing is compared with a CA that is not there.
+    assert (result["own_clients_to_issue"], result["tls_stale"]) == ([], [])
+
+
+def test_a_user_certificate_to_issue(own_pki):
+    facts = _converged(own_pki)
+    (own_pki / "users" / "student" / "cert.pem").unlink()
+    result = plan(facts, _variables(own_pki))
+    assert result["own_clients_to_issue"] == ["student"]
+    assert result["todo"] is True
+
+
+def test_another_hosts_users_are_not_this_hosts_business(own_pki):
+    (own_pki / "users" / "alice").mkdir()
+    result = plan(_converged(own_pki), _variables(own_pki))
+    assert result["todo"] is False
+
+
+def test_a_new_address_reissues_the_server_certificate(pki):
+    facts = _converged(pki)
+    facts["ipv4"] = ["10.0.0.5", "10.0.0.6"]
+    _differs(facts, _variables(pki), "server_status", "names")
+
+
+def test_extra_names_reissue_the_server_certificate(pki):
+    _differs(
+        _converged(pki),
+        _variables(pki, docker_access_extra_sans=["DNS:docker.lab"]),
+        "server_status",
+        "names",
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "change"),
+    [
+        (f"{TLS_DIR}/server-key.pem", {"sha256": "0" * 64}),
+        (f"{TLS_DIR}/server-key.pem", {"mode": "0644"}),
+        (f"{TLS_DIR}/ca.pem", {"uid": 1000}),
+        (f"{TLS_DIR}/ca.pem", {"exists": False}),
+        (TLS_DIR, {"mode": "0777"}),
+    ],
+)
+def test_a_daemon_tls_file_that_differs(pki, path, change):
+    facts = _converged(pki)
+    facts["files"][path].update(change)
+    result = plan(facts, _variables(pki))
+    assert [item["dest"] for item in result["tls_stale"]] == [path]
+    assert result["todo"] is True
+
+
+def test_a_bundle_file_that_differs(pki):
+    facts = _converged(pki)
+    facts["users"]["student"]["files"][".docker/key.pem"]["mode"] = "0644"
+    result = plan(facts, _variables(pki))
+    assert [(item["user"], item["dest"]) for item in result["tls_stale"]] == [
+        ("student", "/home/student/.docker/key.pem")
+    ]
+    assert result["todo"] is True
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"docker_access_tcp_address": "127.0.0.1"},
+        {"docker_access_tcp_port": 2377},
+        {"docker_access_tls_dir": "/etc/docker/certs"},
+    ],
+)
+def test_a_listener_with_other_inputs(pki, change):
+    facts = _converged(pki)
+    if "docker_access_tls_dir" in change:  # the files are where the old inputs said
+        facts["files"].update(
+            {k.replace(TLS_DIR, change["docker_access_tls_dir"]): v for k, v in facts["files"].items()}
+        )
+    _differs(facts, _variables(pki, **change), "listener_current", False)
+
+
+def test_another_drop_in_setting_exec_start(pki):
+    facts = _converged(pki)
+    facts["unit"]["dropins_setting_exec_start"] = [DROPIN, "/etc/systemd/system/docker.service.d/z.conf"]
+    _differs(facts, _variables(pki), "listener_current", False)
+
+
+def test_off_wants_no_drop_in_and_ignores_tls(own_pki):
+    facts = _converged(own_pki)
+    (own_pki / "ca-key.pem").unlink()  # not compared without TLS
+    _differs(facts, _variables(own_pki, docker_access_tcp="off"), "listener_current", False)
+    facts["files"][DROPIN] = {"exists": False}
+    assert plan(facts, _variables(own_pki, docker_access_tcp="off"))["todo"] is False
+
+
+def test_insecure_always_runs_the_listener_module(pki):
+    result = plan(_converged(pki), _variables(pki, docker_access_tcp="insecure"))
+    assert result["listener_current"] is False
+    assert result["todo"] is True
+
+
+def test_a_file_the_controller_lacks_is_stale(own_pki):
+    # A check run on a new controller only pretended to issue it.
+    facts = _converged(own_pki)
+    (own_pki / "hosts" / HOST / "server-key.pem").unlink()
+    result = plan(facts, _variables(own_pki))
+    assert f"{TLS_DIR}/server-key.pem" in [item["dest"] for item in result["tls_stale"]]
+    assert result["server_status"] == "missing"
+
+
+def test_the_filter_is_exposed():
+    assert access_plan.FilterModule().filters() == {"access_plan": plan}

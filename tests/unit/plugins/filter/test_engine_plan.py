@@ -1,0 +1,251 @@
+"""plugins/filter/engine_plan: what docker_engine refuses and does on a
+host, from docker_host_facts' read. A converged host has nothing to do; each
+difference engine.yml acts on, alone, makes ``todo`` true and shows in its
+own field; the merge is docker_daemon_config's own (plugins/module_utils/
+_daemon_json, which both use), and what the filter predicts is what the
+module writes."""
+
+import copy
+import json
+
+import pytest
+from ansible_collections.dockerlab.docker.plugins.filter import engine_plan
+from ansible_collections.dockerlab.docker.plugins.module_utils._daemon_json import apply
+from ansible_collections.dockerlab.docker.plugins.modules import docker_daemon_config
+
+plan = engine_plan.engine_plan
+
+MODES = {"/etc/docker": "0755", "/etc/docker/daemon.json": "0644"}
+# The role's defaults (defaults/main.yml) and what vars/main.yml adds.
+VARIABLES = {
+    "host": "lab1",
+    "file_modes": MODES,
+    "docker_engine_source": "distribution",
+    "docker_engine_service_enabled": True,
+    "docker_engine_live_restore": True,
+    "docker_engine_icc": False,
+    "docker_engine_no_new_privileges": True,
+    "docker_engine_userland_proxy": False,
+    "docker_engine_log_driver": "json-file",
+    "docker_engine_log_opts": {"max-size": "10m", "max-file": "3"},
+    "docker_engine_registry_mirrors": [],
+    "docker_engine_userns_remap": "",
+    "docker_engine_daemon_options": {},
+    "docker_engine_restart_timeout": 60,
+}
+OPTIONS = {
+    "live-restore": True,
+    "icc": False,
+    "no-new-privileges": True,
+    "userland-proxy": False,
+    "log-driver": "json-file",
+    "log-opts": {"max-size": "10m", "max-file": "3"},
+}
+# A key set by hand, which the merge keeps.
+CONVERGED_JSON = {**OPTIONS, "data-root": "/srv/docker"}
+
+
+def _facts(**changes):
+    facts = {
+        "packages": {"docker.io": "20.10.24", "python3-requests": "2.28.1"},
+        "service": {"exists": True, "active": True, "enabled": True},
+        "daemon_json": {"exists": True, "valid": True, "error": "", "config": copy.deepcopy(CONVERGED_JSON)},
+        "files": {
+            "/etc/docker": {"exists": True, "mode": "0755", "uid": 0, "gid": 0},
+            "/etc/docker/daemon.json": {"exists": True, "mode": "0644", "uid": 0, "gid": 0},
+        },
+        "stash_pending": [],
+        "proc_sys_writable": True,
+    }
+    facts.update(changes)
+    return facts
+
+
+def _variables(**changes):
+    return {**VARIABLES, **changes}
+
+
+def test_a_converged_host_has_nothing_to_do():
+    result = plan(_facts(), VARIABLES)
+    assert result == {
+        "input_errors": [],
+        "options": OPTIONS,
+        "removed_keys": ["userns-remap"],
+        "config_suspect": False,
+        "host_errors": [],
+        "preflight_errors": [],
+        "preflight_ok": True,
+        "missing_packages": [],
+        "enabled_differs": False,
+        "daemon_config": CONVERGED_JSON,
+        "config_differs": False,
+        "loose_files": [],
+        "todo": False,
+    }
+
+
+@pytest.mark.parametrize(
+    ("facts", "field", "expected"),
+    [
+        (
+            _facts(packages={"docker.io": None, "python3-requests": "2.28.1"}),
+            "missing_packages",
+            ["docker.io"],
+        ),
+        (_facts(service={"exists": True, "active": True, "enabled": False}), "enabled_differs", True),
+        (
+            _facts(files={"/etc/docker": {"exists": True, "mode": "0777", "uid": 0, "gid": 0}}),
+            "loose_files",
+            ["/etc/docker"],
+        ),
+    ],
+)
+def test_each_difference_is_work(facts, field, expected):
+    result = plan(facts, VARIABLES)
+    assert result[field] == expected
+    assert result["todo"] is True
+
+
+def test_a_stopped_daemon_or_an_owed_restart_is_work():
+    assert plan(_facts(service={"exists": True, "active": False, "enabled": True}), VARIABLES)["todo"] is True
+    assert plan(_facts(stash_pending=["/etc/docker/daemon.json"]), VARIABLES)["todo"] is True
+
+
+def test_upstream_always_runs_its_tasks():
+    assert plan(_facts(), _variables(docker_engine_source="upstream"))["todo"] is True
+
+
+@pytest.mark.parametrize(
+    ("changes", "key", "value"),
+    [
+        ({"docker_engine_icc": True}, "icc", True),
+        ({"docker_engine_live_restore": "no"}, "live-restore", False),
+        ({"docker_engine_registry_mirrors": ["http://m:5000"]}, "registry-mirrors", ["http://m:5000"]),
+        ({"docker_engine_userns_remap": "default"}, "userns-remap", "default"),
+        ({"docker_engine_daemon_options": {"debug": True}}, "debug", True),
+        # The user's options win over the role's, object by object.
+        (
+            {"docker_engine_daemon_options": {"log-opts": {"max-file": "5"}}},
+            "log-opts",
+            {"max-size": "10m", "max-file": "5"},
+        ),
+        ({"docker_engine_daemon_options": {"icc": True}}, "icc", True),
+    ],
+)
+def test_a_setting_that_differs_changes_daemon_json(changes, key, value):
+    result = plan(_facts(), _variables(**changes))
+    assert result["daemon_config"][key] == value
+    assert result["daemon_config"]["data-root"] == "/srv/docker"  # set by hand, kept
+    assert result["config_differs"] is True
+    assert result["todo"] is True
+
+
+def test_userns_remap_is_removed_unless_it_is_set():
+    facts = _facts()
+    facts["daemon_json"]["config"]["userns-remap"] = "default"
+    result = plan(facts, VARIABLES)
+    assert "userns-remap" not in result["daemon_config"]
+    assert result["config_differs"] is True
+    kept = plan(facts, _variables(docker_engine_daemon_options={"userns-remap": "default"}))
+    assert kept["removed_keys"] == []
+    assert kept["config_differs"] is False
+
+
+@pytest.mark.parametrize(
+    ("current", "options"),
+    [
+        ({}, OPTIONS),
+        ({"log-opts": {"max-size": "1m", "labels": "a"}, "debug": True}, {"log-opts": {"max-size": "10m"}}),
+        (
+            {"default-ulimits": {"nofile": {"Hard": 1, "Soft": 1}}},
+            {"default-ulimits": {"nofile": {"Soft": 2}}},
+        ),
+        ({"registry-mirrors": ["a", "b"]}, {"registry-mirrors": ["c"]}),
+        ({"log-opts": "not an object"}, {"log-opts": {"max-size": "10m"}}),
+    ],
+)
+def test_the_merge_is_the_modules(current, options):
+    facts = _facts(daemon_json={"exists": True, "valid": True, "error": "", "config": current})
+    result = plan(facts, _variables(docker_engine_daemon_options=options, docker_engine_userns_remap="x"))
+    assert result["daemon_config"] == apply(current, result["options"], result["removed_keys"])
+
+
+@pytest.mark.parametrize(
+    ("current", "changes"),
+    [
+        ({}, {}),
+        (CONVERGED_JSON, {}),
+        ({**CONVERGED_JSON, "userns-remap": "default"}, {}),
+        ({"log-opts": {"max-size": "1m", "labels": "a"}, "debug": True}, {"docker_engine_icc": True}),
+        ({"data-root": "/srv/docker"}, {"docker_engine_daemon_options": {"log-opts": {"max-file": "5"}}}),
+    ],
+)
+def test_what_the_plan_predicts_is_what_docker_daemon_config_writes(run_module, tmp_path, current, changes):
+    path = tmp_path / "daemon.json"
+    path.write_text(json.dumps(current))
+    facts = _facts(daemon_json={"exists": True, "valid": True, "error": "", "config": copy.deepcopy(current)})
+    result = plan(facts, _variables(**changes))
+    written = run_module(
+        docker_daemon_config,
+        {
+            "path": str(path),
+            "stash_dir": str(tmp_path / "stash"),
+            "options": result["options"],
+            "remove_keys": result["removed_keys"],
+        },
+    )
+    assert "failed" not in written, written
+    assert written["changed"] is result["config_differs"]
+    assert json.loads(path.read_text()) == result["daemon_config"]
+
+
+@pytest.mark.parametrize(
+    ("facts", "changes"),
+    [
+        (_facts(daemon_json={"exists": True, "valid": False, "error": "bad", "config": {}}), {}),
+        (
+            _facts(daemon_json={"exists": True, "valid": True, "error": "", "config": {"hosts": ["fd://"]}}),
+            {},
+        ),
+        (_facts(), {"docker_engine_daemon_options": {"hosts": ["tcp://0.0.0.0:2375"]}}),
+    ],
+)
+def test_a_suspect_daemon_json_is_left_to_the_module_to_explain(facts, changes):
+    result = plan(facts, _variables(**changes))
+    assert result["config_suspect"] is True
+    assert result["preflight_ok"] is False
+
+
+def test_userland_proxy_off_on_a_read_only_proc_sys_is_refused():
+    result = plan(_facts(proc_sys_writable=False), VARIABLES)
+    assert result["preflight_ok"] is False
+    assert len(result["preflight_errors"]) == 1
+    assert result["preflight_errors"][0].startswith(
+        "docker_engine_userland_proxy is false, but /proc/sys is read-only on lab1"
+    )
+    fine = plan(_facts(proc_sys_writable=False), _variables(docker_engine_userland_proxy=True))
+    assert fine["preflight_ok"] is True
+    # Through the options too: what daemon.json will say is what counts.
+    fine = plan(
+        _facts(proc_sys_writable=False), _variables(docker_engine_daemon_options={"userland-proxy": True})
+    )
+    assert fine["preflight_ok"] is True
+
+
+def test_before_the_host_read_only_the_inputs_are_checked():
+    result = plan({}, _variables(docker_engine_restart_timeout=0))
+    assert result["preflight_errors"] == result["input_errors"]
+    assert len(result["input_errors"]) == 1
+    assert result["config_suspect"] is False
+    assert plan({}, VARIABLES)["preflight_errors"] == []
+
+
+def test_bad_inputs_leave_the_options_empty_and_come_first():
+    result = plan(_facts(proc_sys_writable=False), _variables(docker_engine_daemon_options=["debug"]))
+    assert result["options"] == {}
+    assert result["preflight_errors"] == result["input_errors"]
+    assert "docker_engine_daemon_options must be a dict" in result["input_errors"][0]
+
+
+def test_the_filter_is_exposed():
+    assert engine_plan.FilterModule().filters() == {"engine_plan": plan}

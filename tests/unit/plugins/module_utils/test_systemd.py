@@ -1,0 +1,218 @@
+"""plugins/module_utils/_systemd: unit file parsing, on real unit text."""
+
+import pytest
+from ansible_collections.dockerlab.docker.plugins.module_utils._systemd import (
+    SYSTEMD_DIR,
+    UNIT_DIRS,
+    dropins,
+    exec_start_values,
+    join_command,
+    parse_unit,
+    sets_exec_start,
+    split_command,
+    unit_dropins,
+    unit_file,
+)
+
+# Debian 12's docker.io 20.10 unit, [Service] section, as packaged.
+DEBIAN_SERVICE = """\
+[Unit]
+Description=Docker Application Container Engine
+Documentation=https://docs.docker.com
+After=network-online.target docker.socket firewalld.service containerd.service
+Wants=network-online.target containerd.service
+Requires=docker.socket
+
+[Service]
+Type=notify
+# the default is not to use systemd for cgroups because the delegate issues still
+# exists and systemd currently does not support the cgroup feature set required
+# for containers run by docker
+EnvironmentFile=-/etc/default/docker
+ExecStart=/usr/sbin/dockerd -H fd:// --containerd=/run/containerd/containerd.sock $DOCKER_OPTS
+ExecReload=/bin/kill -s HUP $MAINPID
+LimitNOFILE=1048576
+
+[Install]
+WantedBy=multi-user.target
+"""
+DEBIAN_EXEC = "/usr/sbin/dockerd -H fd:// --containerd=/run/containerd/containerd.sock $DOCKER_OPTS"
+
+
+def test_parse_unit_returns_section_key_value_in_order():
+    entries = parse_unit(DEBIAN_SERVICE)
+    assert entries[0] == ("Unit", "Description", "Docker Application Container Engine")
+    assert ("Service", "EnvironmentFile", "-/etc/default/docker") in entries
+    assert ("Service", "ExecStart", DEBIAN_EXEC) in entries
+    assert entries[-1] == ("Install", "WantedBy", "multi-user.target")
+
+
+@pytest.mark.parametrize("comment", ["# a comment", "; a comment", "   # indented", ""])
+def test_parse_unit_skips_comments_and_blank_lines(comment):
+    assert parse_unit(f"[Service]\n{comment}\nType=notify\n") == [("Service", "Type", "notify")]
+
+
+def test_parse_unit_joins_continuation_lines_with_a_space():
+    text = "[Service]\nExecStart=/usr/bin/dockerd \\\n    -H fd:// \\\n    --debug\n"
+    assert parse_unit(text) == [("Service", "ExecStart", "/usr/bin/dockerd -H fd:// --debug")]
+
+
+def test_parse_unit_ignores_comments_inside_a_continuation():
+    text = "[Service]\nExecStart=/usr/bin/dockerd \\\n# not this\n  -H fd://\n"
+    assert parse_unit(text) == [("Service", "ExecStart", "/usr/bin/dockerd -H fd://")]
+
+
+def test_parse_unit_keeps_a_continuation_left_open_at_the_end():
+    assert parse_unit("[Service]\nExecStart=/usr/bin/dockerd \\") == [
+        ("Service", "ExecStart", "/usr/bin/dockerd")
+    ]
+
+
+def test_parse_unit_keeps_equals_signs_in_the_value():
+    assert parse_unit("[Service]\nEnvironment=A=1 B=2\n") == [("Service", "Environment", "A=1 B=2")]
+
+
+def test_parse_unit_ignores_lines_without_a_key():
+    assert parse_unit("[Service]\ngarbage\nType=notify\n") == [("Service", "Type", "notify")]
+
+
+def test_parse_unit_before_any_section_has_no_section():
+    assert parse_unit("Key=value\n") == [(None, "Key", "value")]
+
+
+def test_exec_start_values_of_the_debian_unit():
+    assert exec_start_values(DEBIAN_SERVICE) == [DEBIAN_EXEC]
+
+
+def test_an_empty_exec_start_resets_the_list():
+    text = "[Service]\nExecStart=/bin/old\nExecStart=\nExecStart=/bin/new\n"
+    assert exec_start_values(text) == ["/bin/new"]
+
+
+def test_exec_start_outside_service_is_ignored():
+    assert exec_start_values("[Unit]\nExecStart=/bin/nope\n[Service]\nType=oneshot\n") == []
+
+
+def test_several_exec_starts_are_all_returned():
+    assert exec_start_values("[Service]\nExecStart=/bin/a\nExecStart=/bin/b\n") == ["/bin/a", "/bin/b"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[Service]\nExecStart=\n", True),
+        ("[Service]\nExecStart=/usr/bin/dockerd\n", True),
+        ("[Service]\nEnvironment=DOCKER_OPTS=--debug\n", False),
+        ("[Service]\n# ExecStart=/usr/bin/dockerd\n", False),
+        ("[Unit]\nExecStart=/usr/bin/dockerd\n", False),
+        ("", False),
+    ],
+)
+def test_sets_exec_start(text, expected):
+    assert sets_exec_start(text) is expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (DEBIAN_EXEC, ("", DEBIAN_EXEC.split())),
+        ("-/usr/bin/dockerd --debug", ("-", ["/usr/bin/dockerd", "--debug"])),
+        ("+@/usr/bin/dockerd dockerd", ("+@", ["/usr/bin/dockerd", "dockerd"])),
+        ('/usr/bin/dockerd --label "a b"', ("", ["/usr/bin/dockerd", "--label", "a b"])),
+        ("/usr/bin/dockerd --label 'a b'", ("", ["/usr/bin/dockerd", "--label", "a b"])),
+    ],
+)
+def test_split_command(value, expected):
+    assert split_command(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("prefix", "argv", "expected"),
+    [
+        ("", ["-H", "tcp://0.0.0.0:2376"], "-H tcp://0.0.0.0:2376"),
+        ("", ["-H", "tcp://[::1]:2376"], "-H tcp://[::1]:2376"),
+        ("", ["--tlscacert=/etc/docker/tls/ca.pem"], "--tlscacert=/etc/docker/tls/ca.pem"),
+        ("", ["--tlscert=/etc/my certs/c.pem"], "'--tlscert=/etc/my certs/c.pem'"),
+        ("-", ["/usr/bin/dockerd", ""], "-/usr/bin/dockerd ''"),
+        ("", ["-H", "tcp://[fe80::1%eth0]:2376"], "-H tcp://[fe80::1%%eth0]:2376"),
+        ("", ["--tlskey=/etc/tls/$HOST.pem"], "'--tlskey=/etc/tls/$$HOST.pem'"),
+    ],
+)
+def test_join_command_quotes_only_when_needed_and_escapes_specifiers(prefix, argv, expected):
+    assert join_command(prefix, argv) == expected
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["/usr/sbin/dockerd", "-H", "fd://", "--tlscert=/etc/my certs/c.pem"],
+        ["/usr/sbin/dockerd", "--label", "it's"],
+        ["/usr/sbin/dockerd", "--label", 'say "hi"'],
+    ],
+)
+def test_join_then_split_gives_the_same_argv(argv):
+    assert split_command(join_command("-", argv)) == ("-", argv)
+
+
+def test_dropins_lists_only_conf_files_sorted(tmp_path):
+    for name in ("50-b.conf", "10-a.conf", "notes.txt", "z.conf.bak"):
+        (tmp_path / name).write_text("[Service]\n")
+    assert dropins(str(tmp_path)) == [
+        ("10-a.conf", str(tmp_path / "10-a.conf")),
+        ("50-b.conf", str(tmp_path / "50-b.conf")),
+    ]
+
+
+def test_dropins_of_a_missing_directory_is_empty(tmp_path):
+    assert dropins(str(tmp_path / "docker.service.d")) == []
+
+
+def test_dropins_of_a_path_that_is_a_file_is_empty(tmp_path):
+    (tmp_path / "docker.service.d").write_text("not a directory\n")
+    assert dropins(str(tmp_path / "docker.service.d")) == []
+
+
+def test_the_unit_search_path_is_systemds_highest_precedence_first():
+    assert SYSTEMD_DIR == "/etc/systemd/system"
+    assert UNIT_DIRS == (
+        "/etc/systemd/system",
+        "/run/systemd/system",
+        "/usr/local/lib/systemd/system",
+        "/lib/systemd/system",
+        "/usr/lib/systemd/system",
+    )
+
+
+def _unit_dirs(tmp_path, *names):
+    dirs = [tmp_path / name for name in names]
+    for directory in dirs:
+        directory.mkdir(parents=True)
+    return [str(directory) for directory in dirs]
+
+
+def test_unit_file_is_the_first_in_the_search_path(tmp_path):
+    etc, run, lib = _unit_dirs(tmp_path, "etc", "run", "lib")
+    (tmp_path / "lib" / "docker.service").write_text("[Service]\n")
+    assert unit_file("docker.service", (etc, run, lib)) == f"{lib}/docker.service"
+    (tmp_path / "run" / "docker.service").write_text("[Service]\n")
+    assert unit_file("docker.service", (etc, run, lib)) == f"{run}/docker.service"
+
+
+def test_unit_file_of_a_unit_not_installed_is_none(tmp_path):
+    etc, lib = _unit_dirs(tmp_path, "etc", "lib")
+    (tmp_path / "lib" / "docker.service").mkdir()  # a directory is no unit file
+    assert unit_file("docker.service", (etc, lib)) is None
+
+
+def test_unit_dropins_are_ordered_by_name_and_masked_by_earlier_directories(tmp_path):
+    etc, lib = _unit_dirs(tmp_path, "etc/docker.service.d", "lib/docker.service.d")
+    for directory, name in [(lib, "10-a.conf"), (lib, "50-b.conf"), (etc, "50-b.conf"), (etc, "90-c.conf")]:
+        (tmp_path / directory / name).write_text("[Service]\n")
+    (tmp_path / lib / "notes.txt").write_text("[Service]\n")
+    dirs = (str(tmp_path / "etc"), str(tmp_path / "lib"))
+    assert unit_dropins("docker.service", dirs) == [
+        f"{lib}/10-a.conf",
+        f"{etc}/50-b.conf",
+        f"{etc}/90-c.conf",
+    ]
+    assert unit_dropins("other.service", dirs) == []

@@ -1,0 +1,1244 @@
+"""plugins/modules/docker_host_audit: the pure checks on realistic inputs, owners and
+modes of real temporary files, the error paths, and the module against the
+real local Docker engine with containers created (never started) for it."""
+
+import collections
+import grp
+import os
+import pwd
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+from ansible_collections.dockerlab.docker.plugins.module_utils._listener import daemon_flags
+from ansible_collections.dockerlab.docker.plugins.modules import docker_host_audit
+from ansible_collections.dockerlab.docker.plugins.modules.docker_host_audit import (
+    RANK,
+    SEVERITIES,
+    container_findings,
+    dockerd_pids,
+    listener_findings,
+    mode_findings,
+    sensitive_mount,
+    settings_findings,
+    socket_mounted,
+)
+
+SOCKET = "/var/run/docker.sock"
+IMAGE = "digitalocean/flask-helloworld:latest"
+ANY_IPV4 = "0.0.0.0"  # noqa: S104 - an address under test; nothing binds to it here
+REMEDIATION_TCP = "Listen with mutual TLS (docker_access_tcp: tls) or not at all (docker_access_tcp: off)."
+HOST_EXPOSED = "only local users and containers sharing the host network"
+# What `docker create IMAGE` with no hardening option gives, in the order the module reports it.
+DEFAULT_CONTAINER = [
+    ("container-capabilities-not-dropped", "info", "5.4"),
+    ("container-runs-as-root", "low", "4.1"),
+    ("container-no-memory-limit", "low", "5.11"),
+    ("container-no-cpu-shares", "info", "5.12"),
+    ("container-rootfs-writable", "info", "5.13"),
+    ("container-new-privileges-allowed", "low", "5.26"),
+    ("container-no-healthcheck", "info", "5.27"),
+    ("container-no-pids-limit", "low", "5.29"),
+]
+DEFAULT_DAEMON = [
+    ("daemon-live-restore-off", "low", "2.15"),
+    ("daemon-icc-on", "low", "2.2"),
+    ("daemon-userns-off", "info", "2.9"),
+    ("daemon-new-privileges-allowed", "low", "2.14"),
+    ("daemon-userland-proxy-on", "info", "2.16"),
+    ("daemon-log-unbounded", "info", "2.13"),
+]
+# Findings that depend on this machine (its dockerd and unit files, its
+# docker group), not on the paths a test hands the module.
+HOST_DEPENDENT = (
+    "daemon-tcp-",
+    "daemon-tls-",
+    "docker-group-members",
+    "file-docker-service",
+    "file-docker-socket",
+)
+
+
+def summary(findings):
+    return [(f["id"], f["severity"], f["cis"]) for f in findings]
+
+
+def identity(path):
+    return path
+
+
+# --- daemon command line and listeners ---------------------------------------------------
+
+
+def listener(url, *, tls=False, tlsverify=False, source="the running dockerd"):
+    return {"url": url, "source": source, "tls": tls, "tlsverify": tlsverify}
+
+
+def test_an_unauthenticated_listener_on_every_interface_is_critical():
+    assert listener_findings([listener("tcp://0.0.0.0:2375")]) == [
+        {
+            "id": "daemon-tcp-unauthenticated",
+            "severity": "critical",
+            "title": "Unauthenticated TCP listener",
+            "target": "daemon",
+            "evidence": "tcp://0.0.0.0:2375 without --tlsverify (from the running dockerd): anyone who can "
+            "reach it on port 2375 controls the daemon, which is root on the host",
+            "remediation": REMEDIATION_TCP,
+            "cis": "2.7",
+        }
+    ]
+
+
+def test_an_unauthenticated_listener_on_loopback_is_high():
+    assert listener_findings(
+        [listener("tcp://127.0.0.1:2375", source="docker.service and its drop-ins")]
+    ) == [
+        {
+            "id": "daemon-tcp-unauthenticated",
+            "severity": "high",
+            "title": "Unauthenticated TCP listener",
+            "target": "daemon",
+            "evidence": "tcp://127.0.0.1:2375 without --tlsverify (from docker.service and its drop-ins): "
+            f"{HOST_EXPOSED} on port 2375 controls the daemon, which is root on the host",
+            "remediation": REMEDIATION_TCP,
+            "cis": "2.7",
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    ("url", "severity"),
+    [
+        ("tcp://[::]:2375", "critical"),
+        ("tcp://192.168.1.10:2375", "critical"),
+        ("tcp://docker.example.com:2375", "critical"),
+        ("0.0.0.0:2375", "critical"),
+        ("tcp://[::1]:2375", "high"),
+        ("tcp://localhost:2375", "high"),
+        ("tcp://:2375", "high"),
+    ],
+)
+def test_the_severity_of_an_unauthenticated_listener_follows_its_address(url, severity):
+    assert summary(listener_findings([listener(url)])) == [("daemon-tcp-unauthenticated", severity, "2.7")]
+
+
+def test_tls_without_verification_is_reported_as_such():
+    found = listener_findings([listener("tcp://0.0.0.0:2376", tls=True)])
+    assert summary(found) == [("daemon-tcp-tls-without-verify", "critical", "2.7")]
+    assert found[0]["title"] == "TCP listener with TLS but no client verification"
+    assert found[0]["evidence"] == (
+        "tcp://0.0.0.0:2376 with --tls but not --tlsverify (from the running dockerd): anyone who can "
+        "reach it on port 2376 controls the daemon, which is root on the host"
+    )
+
+
+def test_tls_without_verification_on_loopback_is_high():
+    found = listener_findings([listener("tcp://127.0.0.1:2376", tls=True)])
+    assert summary(found) == [("daemon-tcp-tls-without-verify", "high", "2.7")]
+
+
+@pytest.mark.parametrize("url", ["tcp://0.0.0.0:2376", "tcp://127.0.0.1:2376"])
+def test_a_listener_with_tlsverify_is_fine(url):
+    assert listener_findings([listener(url, tls=True, tlsverify=True)]) == []
+
+
+def test_a_listener_seen_twice_is_reported_once():
+    found = listener_findings(
+        [
+            listener("tcp://0.0.0.0:2375"),
+            listener("tcp://0.0.0.0:2375", source="docker.service and its drop-ins"),
+            listener("tcp://127.0.0.1:2375"),
+        ]
+    )
+    assert [f["evidence"].split(" ", 1)[0] for f in found] == ["tcp://0.0.0.0:2375", "tcp://127.0.0.1:2375"]
+    assert "(from the running dockerd)" in found[0]["evidence"]
+
+
+@pytest.mark.parametrize("url", ["fd://", "unix:///var/run/docker.sock", "unix:///run/user/1000/docker.sock"])
+def test_local_listeners_are_not_findings(url):
+    assert listener_findings([listener(url)]) == []
+
+
+# --- containers ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "socket_path"),
+    [
+        (SOCKET, SOCKET),
+        ("/var/run", SOCKET),
+        ("/var/run/", SOCKET),
+        ("/run", "/run/docker.sock"),
+        ("/", SOCKET),
+    ],
+)
+def test_socket_mounted_the_socket_or_a_directory_above_it(source, socket_path):
+    assert socket_mounted(source, socket_path, identity) is True
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["/var/run/docker", "/var/lib/docker", "/run/containerd", "/home", "/srv/app", "/var/run/docker.sock.d"],
+)
+def test_socket_mounted_ignores_unrelated_paths(source):
+    assert socket_mounted(source, SOCKET, identity) is False
+
+
+@pytest.fixture
+def socket_tree(short_tmp):
+    """A real tree like Debian's: var/run is a symlink to ../run, where the
+    socket really is; srv/run-link is another symlink to the same place."""
+    (short_tmp / "run").mkdir()
+    (short_tmp / "var" / "lib" / "docker").mkdir(parents=True)
+    (short_tmp / "var" / "run").symlink_to("../run")
+    (short_tmp / "srv").mkdir()
+    (short_tmp / "srv" / "run-link").symlink_to(short_tmp / "run")
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(short_tmp / "run" / "docker.sock"))
+    return short_tmp
+
+
+@pytest.mark.parametrize(
+    ("source", "exposed"),
+    [
+        ("var/run/docker.sock", True),
+        ("run/docker.sock", True),
+        ("var/run", True),
+        ("run", True),  # the socket path names var/run; the bind names the real directory
+        ("srv/run-link", True),  # a symlink to the directory above the socket
+        ("", True),
+        ("var", False),  # var/run inside the bind is a symlink, resolved in the container
+        ("var/lib/docker", False),
+        ("srv", False),  # srv/run-link inside the bind is a symlink too
+    ],
+)
+def test_socket_mounted_resolves_symlinks_on_the_host(socket_tree, source, exposed):
+    socket_path = str(socket_tree / "var" / "run" / "docker.sock")
+    bind = str(socket_tree / source) if source else str(socket_tree)
+    assert socket_mounted(bind, socket_path, os.path.realpath) is exposed
+
+
+@pytest.mark.parametrize(
+    ("source", "exposed"),
+    [
+        ("/", "/"),
+        ("/etc", "/etc"),
+        ("/etc/", "/etc"),
+        ("/proc", "/proc"),
+        ("/sys", "/sys"),
+        ("/boot", "/boot"),
+        ("/root", "/root"),
+        ("/var/lib/docker", "/var/lib/docker"),
+        ("/var/lib", "/var/lib/docker"),
+        ("/var", "/var/lib/docker"),
+    ],
+)
+def test_sensitive_mount(source, exposed):
+    assert sensitive_mount(source, identity) == exposed
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["/etc/ssl", "/etc/nginx/conf.d", "/var/lib/docker/volumes/data/_data", "/var/log", "/srv/app", "/run"],
+)
+def test_sensitive_mount_ignores_ordinary_paths(source):
+    assert sensitive_mount(source, identity) is None
+
+
+def test_sensitive_mount_follows_a_symlink_to_a_sensitive_path(tmp_path):
+    (tmp_path / "config").symlink_to("/etc")
+    assert sensitive_mount(str(tmp_path / "config")) == "/etc"
+
+
+def inspected(*, host=None, config=None, mounts=(), name="web", status="created"):
+    """GET /containers/{id}/json as dockerd 20.10 answers it for
+    `docker create digitalocean/flask-helloworld` (trimmed), with changes."""
+    return {
+        "Id": "8a7433e54965c03ade567015a09db70fc9bba4e75cbec305ac263a520d372ada",
+        "Created": "2026-11-29T01:08:59.923626012Z",
+        "Path": "python3",
+        "Args": ["app.py"],
+        "State": {"Status": status, "Running": status == "running", "Pid": 0, "ExitCode": 0},
+        "Image": "sha256:c00c2e63e832fb89348d61182d1f02eafd202a6bce9538e2f67e1afae8dd18c0",
+        "Name": f"/{name}",
+        "Driver": "overlay2",
+        "Platform": "linux",
+        "AppArmorProfile": "",
+        "HostConfig": {
+            "Binds": None,
+            "LogConfig": {"Type": "json-file", "Config": {}},
+            "NetworkMode": "default",
+            "PortBindings": {},
+            "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+            "CapAdd": None,
+            "CapDrop": None,
+            "CgroupnsMode": "host",
+            "IpcMode": "private",
+            "PidMode": "",
+            "Privileged": False,
+            "PublishAllPorts": False,
+            "ReadonlyRootfs": False,
+            "SecurityOpt": None,
+            "UTSMode": "",
+            "UsernsMode": "",
+            "ShmSize": 67108864,
+            "Runtime": "runc",
+            "CpuShares": 0,
+            "Memory": 0,
+            "NanoCpus": 0,
+            "Devices": [],
+            "PidsLimit": None,
+            "MaskedPaths": ["/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/sys/firmware"],
+            "ReadonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
+            **(host or {}),
+        },
+        "Mounts": list(mounts),
+        "Config": {
+            "Hostname": "8a7433e54965",
+            "User": "",
+            "ExposedPorts": {"5000/tcp": {}},
+            "Env": ["PYTHONUNBUFFERED=1"],
+            "Cmd": ["python3", "app.py"],
+            "Image": IMAGE,
+            "WorkingDir": "/app",
+            "Entrypoint": None,
+            **(config or {}),
+        },
+    }
+
+
+# What dockerd 20.10 records for --user 10001:10001 --memory 256m --cpu-shares 512
+# --read-only --security-opt no-new-privileges --health-cmd true --pids-limit 100 --cap-drop ALL.
+HARDENED_HOST = {
+    "CapDrop": ["ALL"],
+    "SecurityOpt": ["no-new-privileges"],
+    "Memory": 268435456,
+    "CpuShares": 512,
+    "ReadonlyRootfs": True,
+    "PidsLimit": 100,
+}
+HARDENED_CONFIG = {"User": "10001:10001", "Healthcheck": {"Test": ["CMD-SHELL", "true"]}}
+
+
+def hardened(*, host=None, config=None, mounts=(), status="created"):
+    """A fully hardened container with changes: only the changes give findings."""
+    return inspected(
+        host={**HARDENED_HOST, **(host or {})},
+        config={**HARDENED_CONFIG, **(config or {})},
+        mounts=mounts,
+        status=status,
+    )
+
+
+def bind(source, destination, rw=True):
+    return {
+        "Type": "bind",
+        "Source": source,
+        "Destination": destination,
+        "Mode": "" if rw else "ro",
+        "RW": rw,
+        "Propagation": "rprivate",
+    }
+
+
+def test_a_default_container_lacks_every_hardening_setting():
+    found = container_findings(inspected(), SOCKET, identity)
+    assert summary(found) == DEFAULT_CONTAINER
+    assert {f["target"] for f in found} == {"container:web"}
+    assert all(f["evidence"].endswith(" (container is created)") for f in found)
+    assert [f["evidence"] for f in found[:2]] == [
+        "HostConfig.CapDrop is empty (container is created)",
+        "Config.User is empty (root) (container is created)",
+    ]
+
+
+def test_a_fully_hardened_container_has_no_finding():
+    assert container_findings(hardened(), SOCKET, identity) == []
+
+
+@pytest.mark.parametrize(
+    ("host", "config", "expected"),
+    [
+        ({}, {"User": ""}, ("container-runs-as-root", "low", "4.1")),
+        ({}, {"User": "0"}, ("container-runs-as-root", "low", "4.1")),
+        ({}, {"User": "root"}, ("container-runs-as-root", "low", "4.1")),
+        ({}, {"User": "0:0"}, ("container-runs-as-root", "low", "4.1")),
+        ({}, {"User": "root:docker"}, ("container-runs-as-root", "low", "4.1")),
+        ({"Memory": 0}, {}, ("container-no-memory-limit", "low", "5.11")),
+        ({"CpuShares": 0}, {}, ("container-no-cpu-shares", "info", "5.12")),
+        ({"ReadonlyRootfs": False}, {}, ("container-rootfs-writable", "info", "5.13")),
+        ({"SecurityOpt": None}, {}, ("container-new-privileges-allowed", "low", "5.26")),
+        (
+            {"SecurityOpt": ["no-new-privileges=false"]},
+            {},
+            ("container-new-privileges-allowed", "low", "5.26"),
+        ),
+        ({}, {"Healthcheck": None}, ("container-no-healthcheck", "info", "5.27")),
+        ({}, {"Healthcheck": {"Test": ["NONE"]}}, ("container-no-healthcheck", "info", "5.27")),
+        ({"PidsLimit": None}, {}, ("container-no-pids-limit", "low", "5.29")),
+        ({"PidsLimit": 0}, {}, ("container-no-pids-limit", "low", "5.29")),
+        ({"PidsLimit": -1}, {}, ("container-no-pids-limit", "low", "5.29")),
+        ({"CapDrop": ["NET_RAW"]}, {}, ("container-capabilities-not-dropped", "info", "5.4")),
+    ],
+)
+def test_each_missing_hardening_setting_is_one_finding(host, config, expected):
+    assert summary(container_findings(hardened(host=host, config=config), SOCKET, identity)) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("host", "config"),
+    [
+        ({}, {"User": "10001"}),
+        ({}, {"User": "app:app"}),
+        ({"SecurityOpt": ["no-new-privileges:true"]}, {}),
+        ({"SecurityOpt": ["no-new-privileges=true"]}, {}),
+        ({"CapDrop": ["CAP_ALL"]}, {}),
+    ],
+)
+def test_equivalent_hardening_spellings_are_accepted(host, config):
+    assert container_findings(hardened(host=host, config=config), SOCKET, identity) == []
+
+
+def test_a_privileged_container_is_critical():
+    assert container_findings(hardened(host={"Privileged": True}, status="exited"), SOCKET, identity) == [
+        {
+            "id": "container-privileged",
+            "severity": "critical",
+            "title": "Privileged container",
+            "target": "container:web",
+            "evidence": "HostConfig.Privileged is true: every capability, every device, no confinement "
+            "(container is exited)",
+            "remediation": "Recreate it without --privileged; add only the capabilities it needs.",
+            "cis": "5.5",
+        }
+    ]
+
+
+@pytest.mark.parametrize("rw", [True, False])
+def test_the_docker_socket_bound_in_is_critical_even_read_only(rw):
+    info = hardened(host={"Binds": [f"{SOCKET}:{SOCKET}"]}, mounts=[bind(SOCKET, SOCKET, rw)])
+    assert container_findings(info, SOCKET, identity) == [
+        {
+            "id": "container-docker-socket",
+            "severity": "critical",
+            "title": "Docker socket mounted in the container",
+            "target": "container:web",
+            "evidence": f"bind {SOCKET} -> {SOCKET} exposes {SOCKET} (container is created)",
+            "remediation": "Remove the bind: whoever controls the socket is root on the host.",
+            "cis": "5.32",
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    ("source", "destination"), [("/run", "/hostrun"), ("/var/run", "/hostrun"), ("/", "/host")]
+)
+def test_the_docker_socket_through_a_parent_directory_is_critical(source, destination):
+    info = hardened(mounts=[bind(source, destination)])
+    found = container_findings(info, "/run/docker.sock", os.path.realpath)
+    assert summary(found) == [("container-docker-socket", "critical", "5.32")]
+    assert found[0]["evidence"] == (
+        f"bind {source} -> {destination} exposes /run/docker.sock (container is created)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("source", "rw", "severity", "exposed"),
+    [
+        ("/etc", True, "high", "/etc"),
+        ("/etc", False, "medium", "/etc"),
+        ("/var/lib", True, "high", "/var/lib/docker"),
+        ("/proc", False, "medium", "/proc"),
+    ],
+)
+def test_a_sensitive_host_path_mounted(source, rw, severity, exposed):
+    found = container_findings(hardened(mounts=[bind(source, "/host", rw)]), SOCKET, identity)
+    assert summary(found) == [("container-sensitive-mount", severity, "5.6")]
+    mode = "read-write" if rw else "read-only"
+    assert found[0]["evidence"] == f"bind {source} -> /host ({mode}) exposes {exposed} (container is created)"
+
+
+def test_volumes_and_ordinary_binds_are_not_findings():
+    mounts = [
+        {
+            "Type": "volume",
+            "Name": "data",
+            "Source": "/var/lib/docker/volumes/data/_data",
+            "Destination": "/data",
+            "Driver": "local",
+            "Mode": "z",
+            "RW": True,
+            "Propagation": "",
+        },
+        bind("/srv/app/static", "/app/static", rw=False),
+        bind("/etc/ssl/certs", "/etc/ssl/certs", rw=False),
+    ]
+    assert container_findings(hardened(mounts=mounts), SOCKET, identity) == []
+
+
+@pytest.mark.parametrize(
+    ("cap_add", "expected"),
+    [
+        (["CAP_SYS_ADMIN"], [("high", "Capability added: SYS_ADMIN", "SYS_ADMIN")]),
+        (["CAP_CHOWN"], [("medium", "Capability added: CHOWN", "CHOWN")]),
+        (["ALL"], [("critical", "Capability added: ALL", "ALL")]),
+        (["sys_admin", "CAP_SYS_ADMIN"], [("high", "Capability added: SYS_ADMIN", "SYS_ADMIN")]),
+        (
+            ["CAP_SYS_ADMIN", "CAP_NET_ADMIN", "CAP_CHOWN", "CAP_NET_BIND_SERVICE"],
+            [
+                ("high", "Capabilities added: NET_ADMIN, SYS_ADMIN", "NET_ADMIN, SYS_ADMIN"),
+                ("medium", "Capabilities added: CHOWN, NET_BIND_SERVICE", "CHOWN, NET_BIND_SERVICE"),
+            ],
+        ),
+        (
+            ["ALL", "CAP_SYS_PTRACE", "CAP_CHOWN"],
+            [
+                ("critical", "Capabilities added: ALL, SYS_PTRACE", "ALL, SYS_PTRACE"),
+                ("medium", "Capability added: CHOWN", "CHOWN"),
+            ],
+        ),
+        (
+            ["CAP_SYS_MODULE", "CAP_DAC_READ_SEARCH"],
+            [("high", "Capabilities added: DAC_READ_SEARCH, SYS_MODULE", "DAC_READ_SEARCH, SYS_MODULE")],
+        ),
+    ],
+)
+def test_added_capabilities_give_one_finding_per_group(cap_add, expected):
+    found = container_findings(hardened(host={"CapAdd": cap_add}), SOCKET, identity)
+    assert [(f["id"], f["cis"]) for f in found] == [("container-cap-add", "5.4")] * len(expected)
+    assert [(f["severity"], f["title"], f["evidence"]) for f in found] == [
+        (severity, title, f"HostConfig.CapAdd has {caps} (container is created)")
+        for severity, title, caps in expected
+    ]
+
+
+@pytest.mark.parametrize(
+    ("key", "fid", "severity", "cis", "flag"),
+    [
+        ("PidMode", "container-host-pid", "high", "5.16", "--pid=host"),
+        ("NetworkMode", "container-host-network", "high", "5.10", "--network=host"),
+        ("IpcMode", "container-host-ipc", "medium", "5.17", "--ipc=host"),
+        ("UTSMode", "container-host-uts", "low", "5.21", "--uts=host"),
+    ],
+)
+def test_a_host_namespace_shared(key, fid, severity, cis, flag):
+    found = container_findings(hardened(host={key: "host"}), SOCKET, identity)
+    assert summary(found) == [(fid, severity, cis)]
+    assert found[0]["evidence"] == f"HostConfig.{key} is host (container is created)"
+    assert found[0]["remediation"] == f"Recreate it without {flag}."
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("PidMode", "container:8a7433e54965"),
+        ("NetworkMode", "bridge"),
+        ("NetworkMode", "none"),
+        ("IpcMode", "shareable"),
+        ("IpcMode", "container:8a7433e54965"),
+    ],
+)
+def test_namespaces_not_of_the_host_are_fine(key, value):
+    assert container_findings(hardened(host={key: value}), SOCKET, identity) == []
+
+
+@pytest.mark.parametrize(
+    ("option", "expected"),
+    [
+        ("seccomp=unconfined", ("container-seccomp-unconfined", "medium", "5.22")),
+        ("seccomp:unconfined", ("container-seccomp-unconfined", "medium", "5.22")),
+        ("apparmor=unconfined", ("container-apparmor-unconfined", "medium", "5.1")),
+        ("apparmor:unconfined", ("container-apparmor-unconfined", "medium", "5.1")),
+    ],
+)
+def test_unconfined_security_profiles(option, expected):
+    info = hardened(host={"SecurityOpt": ["no-new-privileges", option, "label=disable"]})
+    assert summary(container_findings(info, SOCKET, identity)) == [expected]
+
+
+@pytest.mark.parametrize(
+    "option", ["apparmor=docker-default", "seccomp=/etc/docker/seccomp.json", "label=disable"]
+)
+def test_confining_security_options_are_fine(option):
+    info = hardened(host={"SecurityOpt": ["no-new-privileges", option]})
+    assert container_findings(info, SOCKET, identity) == []
+
+
+@pytest.mark.parametrize(
+    ("bindings", "evidence"),
+    [
+        ({"5000/tcp": [{"HostIp": ANY_IPV4, "HostPort": "8080"}]}, "0.0.0.0:8080->5000/tcp"),
+        ({"5000/tcp": [{"HostIp": "", "HostPort": "8080"}]}, "0.0.0.0:8080->5000/tcp"),
+        ({"5000/tcp": [{"HostIp": "::", "HostPort": "8080"}]}, ":::8080->5000/tcp"),
+        (
+            {
+                "5000/tcp": [
+                    {"HostIp": ANY_IPV4, "HostPort": "0"},
+                    {"HostIp": "127.0.0.1", "HostPort": "8080"},
+                ],
+                "53/udp": [{"HostIp": ANY_IPV4, "HostPort": "5353"}],
+            },
+            "0.0.0.0:0->5000/tcp, 0.0.0.0:5353->53/udp",
+        ),
+    ],
+)
+def test_ports_published_on_every_interface(bindings, evidence):
+    found = container_findings(hardened(host={"PortBindings": bindings}), SOCKET, identity)
+    assert summary(found) == [("container-port-all-interfaces", "low", "5.14")]
+    assert found[0]["evidence"] == f"{evidence} (container is created)"
+
+
+@pytest.mark.parametrize(
+    "bindings",
+    [
+        {"5000/tcp": [{"HostIp": "127.0.0.1", "HostPort": "1337"}]},
+        {"5000/tcp": [{"HostIp": "::1", "HostPort": "1337"}]},
+        {"5000/tcp": [{"HostIp": "192.168.1.10", "HostPort": "80"}]},
+        {"5000/tcp": None},
+        {},
+        None,
+    ],
+)
+def test_ports_bound_to_one_interface_are_fine(bindings):
+    assert container_findings(hardened(host={"PortBindings": bindings}), SOCKET, identity) == []
+
+
+def test_a_container_without_a_name_is_named_by_its_short_id():
+    info = hardened(host={"Privileged": True})
+    del info["Name"]
+    assert [f["target"] for f in container_findings(info, SOCKET, identity)] == ["container:8a7433e54965"]
+
+
+# --- daemon settings ----------------------------------------------------------------------
+
+HARDENED_DAEMON = {
+    "live-restore": True,
+    "icc": False,
+    "userns-remap": "default",
+    "no-new-privileges": True,
+    "userland-proxy": False,
+    "log-driver": "json-file",
+    "log-opts": {"max-size": "10m", "max-file": "3"},
+}
+
+
+def test_an_empty_daemon_configuration_misses_every_setting():
+    found = settings_findings({}, {})
+    assert summary(found) == DEFAULT_DAEMON
+    assert {f["target"] for f in found} == {"daemon"}
+    assert found[-1]["evidence"] == "log-driver json-file without log-opts max-size"
+
+
+def test_a_hardened_daemon_configuration_has_no_finding():
+    assert (
+        settings_findings(HARDENED_DAEMON, {"LiveRestoreEnabled": True, "LoggingDriver": "json-file"}) == []
+    )
+
+
+def test_the_running_daemon_wins_over_daemon_json():
+    # daemon.json was changed but the daemon not restarted: what runs counts.
+    info = {"LiveRestoreEnabled": False, "SecurityOptions": ["name=seccomp,profile=default"]}
+    assert summary(settings_findings(HARDENED_DAEMON, info)) == [("daemon-live-restore-off", "low", "2.15")]
+
+
+def test_settings_read_from_the_running_daemon():
+    info = {
+        "LiveRestoreEnabled": True,
+        "LoggingDriver": "journald",
+        "SecurityOptions": ["name=seccomp,profile=default", "name=userns"],
+    }
+    assert [f["id"] for f in settings_findings({}, info)] == [
+        "daemon-icc-on",
+        "daemon-new-privileges-allowed",
+        "daemon-userland-proxy-on",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"icc": True}, "daemon-icc-on"),
+        ({"userland-proxy": True}, "daemon-userland-proxy-on"),
+        ({"no-new-privileges": False}, "daemon-new-privileges-allowed"),
+        ({"userns-remap": ""}, "daemon-userns-off"),
+        ({"log-opts": {"max-file": "3"}}, "daemon-log-unbounded"),
+    ],
+)
+def test_each_daemon_setting_undone_is_one_finding(change, expected):
+    config = {**HARDENED_DAEMON, **change}
+    assert [f["id"] for f in settings_findings(config, {"LiveRestoreEnabled": True})] == [expected]
+
+
+def test_a_log_driver_other_than_json_file_needs_no_max_size():
+    config = {**HARDENED_DAEMON, "log-driver": "local", "log-opts": {}}
+    assert settings_findings(config, {"LiveRestoreEnabled": True}) == []
+
+
+# --- owners and modes ---------------------------------------------------------------------
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="changing the owner needs root")
+
+
+def make_file(path, mode, uid=0, gid=0):
+    path.write_text("{}\n")
+    os.chown(path, uid, gid)
+    path.chmod(mode)
+    return str(path)
+
+
+@needs_root
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o600, 0o400])
+def test_a_file_with_the_right_owner_and_mode_gives_nothing(tmp_path, mode):
+    path = make_file(tmp_path / "daemon.json", mode)
+    assert (
+        mode_findings(path, os.stat(path), "root", "root", 0o644, "file-daemon-json", ("3.17", "3.18")) == []
+    )
+
+
+@needs_root
+@pytest.mark.parametrize(
+    ("mode", "max_mode", "evidence", "remediation"),
+    [
+        (0o666, 0o644, "mode 0666, expected 0644 or stricter", "chmod 0644"),
+        (0o664, 0o644, "mode 0664, expected 0644 or stricter", "chmod 0644"),
+        (0o4755, 0o755, "mode 4755, expected 0755 or stricter", "chmod 0755"),
+        (0o440, 0o400, "mode 0440, expected 0400 or stricter", "chmod 0400"),
+    ],
+)
+def test_a_loose_mode_is_reported_with_the_mode_cis_id(tmp_path, mode, max_mode, evidence, remediation):
+    path = make_file(tmp_path / "daemon.json", mode)
+    assert mode_findings(
+        path, os.stat(path), "root", "root", max_mode, "file-daemon-json", ("3.17", "3.18")
+    ) == [
+        {
+            "id": "file-daemon-json",
+            "severity": "medium",
+            "title": f"{path} has loose permissions",
+            "target": path,
+            "evidence": evidence,
+            "remediation": f"{remediation} {path}",
+            "cis": "3.18",
+        }
+    ]
+
+
+@needs_root
+def test_a_wrong_owner_is_reported_with_the_owner_cis_id(tmp_path):
+    nobody = pwd.getpwnam("nobody")
+    group = grp.getgrgid(nobody.pw_gid).gr_name
+    path = make_file(tmp_path / "daemon.json", 0o644, nobody.pw_uid, nobody.pw_gid)
+    assert mode_findings(
+        path, os.stat(path), "root", "root", 0o644, "file-daemon-json", ("3.17", "3.18")
+    ) == [
+        {
+            "id": "file-daemon-json",
+            "severity": "medium",
+            "title": f"{path} has the wrong owner",
+            "target": path,
+            "evidence": f"owned by nobody:{group}, expected root:root",
+            "remediation": f"chown root:root {path}",
+            "cis": "3.17",
+        }
+    ]
+
+
+@needs_root
+def test_owner_and_mode_both_wrong_give_two_findings_owner_first(tmp_path):
+    path = make_file(tmp_path / "server-key.pem", 0o644, 54321, 54321)
+    found = mode_findings(
+        path,
+        os.stat(path),
+        "root",
+        "root",
+        0o400,
+        "daemon-tls-file-permissions",
+        ("3.13", "3.14"),
+        "high",
+        "TLS server key",
+    )
+    assert [(f["cis"], f["severity"], f["title"], f["evidence"]) for f in found] == [
+        ("3.13", "high", "TLS server key has the wrong owner", "owned by 54321:54321, expected root:root"),
+        ("3.14", "high", "TLS server key has loose permissions", "mode 0644, expected 0400 or stricter"),
+    ]
+
+
+@needs_root
+def test_the_group_is_checked_only_when_given(tmp_path):
+    nogroup = pwd.getpwnam("nobody").pw_gid
+    path = make_file(tmp_path / "docker.service", 0o644, 0, nogroup)
+    assert (
+        mode_findings(path, os.stat(path), "root", None, 0o644, "file-docker-service", ("3.1", "3.2")) == []
+    )
+    found = mode_findings(path, os.stat(path), "root", "root", 0o644, "file-docker-service", ("3.1", "3.2"))
+    assert [(f["cis"], f["evidence"]) for f in found] == [
+        ("3.1", f"owned by root:{grp.getgrgid(nogroup).gr_name}, expected root:root")
+    ]
+
+
+@needs_root
+def test_a_directory_mode(tmp_path):
+    directory = tmp_path / "docker"
+    directory.mkdir()
+    directory.chmod(0o775)
+    found = mode_findings(
+        str(directory), os.stat(directory), "root", "root", 0o755, "file-etc-docker", ("3.5", "3.6")
+    )
+    assert [(f["cis"], f["evidence"]) for f in found] == [("3.6", "mode 0775, expected 0755 or stricter")]
+
+
+# --- the module: error paths and file checks, with paths of its own -------------------------
+
+
+@pytest.fixture
+def docker_gid():
+    try:
+        return grp.getgrnam("docker").gr_gid
+    except KeyError:
+        pytest.skip("no docker group here: the socket checks expect root:docker")
+
+
+@pytest.fixture
+def audit(run_module, tmp_path):
+    """Run the module with a daemon.json of the test's own (absent unless written)."""
+    etc = tmp_path / "docker"
+    etc.mkdir(mode=0o755)
+    etc.chmod(0o755)
+    daemon_json = etc / "daemon.json"
+
+    def run(socket_path, *, check_mode=False, **args):
+        return run_module(
+            docker_host_audit,
+            {"socket": str(socket_path), "daemon_json": str(daemon_json), **args},
+            check_mode=check_mode,
+        )
+
+    run.daemon_json = daemon_json
+    return run
+
+
+def own(result):
+    """The findings a test decides, without those about this machine's own dockerd and units."""
+    return [f for f in result["findings"] if not f["id"].startswith(HOST_DEPENDENT)]
+
+
+def unreachable(socket_path, why):
+    return {
+        "id": "daemon-unreachable",
+        "severity": "high",
+        "title": "The Docker API does not answer on the Unix socket",
+        "target": "daemon",
+        "evidence": f"{socket_path}: {why}",
+        "remediation": "Start docker.service; the containers could not be audited.",
+        "cis": "",
+    }
+
+
+# The settings of an empty daemon.json, as the module sorts them after the unreachable daemon.
+UNREACHABLE_REST = [
+    ("daemon-icc-on", "low"),
+    ("daemon-live-restore-off", "low"),
+    ("daemon-new-privileges-allowed", "low"),
+    ("daemon-log-unbounded", "info"),
+    ("daemon-userland-proxy-on", "info"),
+    ("daemon-userns-off", "info"),
+]
+
+
+def stale_socket(path, mode=0o660, gid=0):
+    """A Unix socket file nobody listens on, as a crashed dockerd leaves it."""
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(path))
+    os.chown(path, 0, gid)
+    path.chmod(mode)
+    return path
+
+
+@needs_root
+@pytest.mark.parametrize(
+    ("kind", "why"),
+    [
+        ("missing", "[Errno 2] No such file or directory"),
+        ("stale", "[Errno 111] Connection refused"),
+        ("not dockerd", 'GET /version answered HTTP 404: {"message":"page not found"}'),
+    ],
+)
+def test_a_daemon_that_does_not_answer_is_one_high_finding(
+    audit, short_tmp, unix_ping_server, docker_gid, kind, why
+):
+    path = short_tmp / "docker.sock"
+    if kind == "stale":
+        stale_socket(path, gid=docker_gid)
+    elif kind != "missing":
+        unix_ping_server(path)
+        os.chown(path, 0, docker_gid)
+        path.chmod(0o660)
+    result = audit(path)
+    assert result["changed"] is False
+    assert "failed" not in result
+    assert own(result)[0] == unreachable(path, why)
+    assert [(f["id"], f["severity"]) for f in own(result)[1:]] == UNREACHABLE_REST
+    assert not any(f["target"].startswith("container:") for f in result["findings"])
+    assert result["daemon"]["reachable"] is False
+    assert result["daemon"]["containers"] == 0
+
+
+@needs_root
+@pytest.mark.parametrize(("mode", "severity"), [(0o666, "critical"), (0o664, "critical"), (0o670, "medium")])
+def test_the_socket_file_is_checked_even_when_the_daemon_is_down(audit, short_tmp, mode, severity):
+    path = stale_socket(short_tmp / "docker.sock", mode)
+    found = [f for f in audit(path)["findings"] if f["id"] == "file-docker-sock"]
+    assert [(f["severity"], f["cis"], f["title"], f["evidence"]) for f in found] == [
+        (
+            severity,
+            "3.15",
+            "the Docker socket has the wrong owner",
+            "owned by root:root, expected root:docker",
+        ),
+        (
+            severity,
+            "3.16",
+            "the Docker socket has loose permissions",
+            f"mode {mode:04o}, expected 0660 or stricter",
+        ),
+    ]
+    assert {f["target"] for f in found} == {str(path)}
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ('{"live-restore": tru}', "is not valid JSON: Expecting value: line 1 column 18 (char 17)"),
+        (
+            "{'icc': false}",
+            "is not valid JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)",
+        ),
+        ('{"a": 1}\n{"b": 2}\n', "is not valid JSON: Extra data: line 2 column 1 (char 9)"),
+        # dockerd refuses a file whose top level is not an object as well.
+        ('["live-restore"]', "must hold a JSON object at the top level, not list"),
+        ("true", "must hold a JSON object at the top level, not bool"),
+    ],
+)
+def test_an_invalid_daemon_json_is_a_high_finding_naming_the_file(audit, short_tmp, text, error):
+    audit.daemon_json.write_text(text)
+    audit.daemon_json.chmod(0o644)
+    result = audit(short_tmp / "missing.sock")
+    assert "failed" not in result
+    invalid = [f for f in result["findings"] if f["id"] == "daemon-json-invalid"]
+    assert invalid == [
+        {
+            "id": "daemon-json-invalid",
+            "severity": "high",
+            "title": "daemon.json is not valid JSON",
+            "target": str(audit.daemon_json),
+            "evidence": f"{audit.daemon_json} {error}",
+            "remediation": "Fix the file: dockerd refuses to start with it.",
+            "cis": "",
+        }
+    ]
+    # The rest of the audit goes on as for an empty file.
+    assert [(f["id"], f["severity"]) for f in own(result)] == [
+        ("daemon-json-invalid", "high"),
+        ("daemon-unreachable", "high"),
+        *UNREACHABLE_REST,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("kind", "why"),
+    [
+        ("not utf-8", "'utf-8' codec can't decode byte 0xff in position 0: invalid start byte"),
+        ("directory", "[Errno 21] Is a directory: '{path}'"),
+    ],
+)
+def test_a_daemon_json_that_cannot_be_read_is_a_high_finding_naming_why(audit, short_tmp, kind, why):
+    if kind == "directory":
+        audit.daemon_json.mkdir()
+    else:
+        audit.daemon_json.write_bytes(b"\xff\xfe{}")
+    result = audit(short_tmp / "missing.sock")
+    assert "failed" not in result, result.get("msg")
+    invalid = [f for f in result["findings"] if f["id"] == "daemon-json-invalid"]
+    assert [(f["severity"], f["target"], f["evidence"]) for f in invalid] == [
+        (
+            "high",
+            str(audit.daemon_json),
+            f"{audit.daemon_json} cannot be read: {why.format(path=audit.daemon_json)}",
+        )
+    ]
+
+
+@needs_root
+def test_loose_daemon_json_and_etc_docker_are_reported(audit, short_tmp):
+    audit.daemon_json.parent.chmod(0o777)
+    make_file(audit.daemon_json, 0o666, 54321, 0)
+    found = [f for f in audit(short_tmp / "missing.sock")["findings"] if f["id"].startswith("file-")]
+    assert [(f["id"], f["cis"], f["target"], f["evidence"]) for f in found] == [
+        ("file-etc-docker", "3.6", str(audit.daemon_json.parent), "mode 0777, expected 0755 or stricter"),
+        ("file-daemon-json", "3.17", str(audit.daemon_json), "owned by 54321:root, expected root:root"),
+        ("file-daemon-json", "3.18", str(audit.daemon_json), "mode 0666, expected 0644 or stricter"),
+    ]
+
+
+@needs_root
+def test_hosts_and_tls_files_from_daemon_json(audit, short_tmp, tmp_path):
+    ca, key = tmp_path / "ca.pem", tmp_path / "server-key.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    ca.chmod(0o644)
+    audit.daemon_json.write_text(
+        '{"hosts": ["unix:///var/run/docker.sock", "tcp://0.0.0.0:2375"],'
+        f' "tls": true, "tlscacert": "{ca}", "tlskey": "{key}"}}'
+    )
+    result = audit(short_tmp / "missing.sock")
+    source = str(audit.daemon_json)
+    assert [item for item in result["daemon"]["listeners"] if item["source"] == source] == [
+        {"url": "unix:///var/run/docker.sock", "source": source, "tls": True, "tlsverify": False},
+        {"url": "tcp://0.0.0.0:2375", "source": source, "tls": True, "tlsverify": False},
+    ]
+    found = [
+        f
+        for f in result["findings"]
+        if f["target"] in (str(ca), str(key)) or f"(from {source})" in f["evidence"]
+    ]
+    assert [(f["id"], f["severity"], f["cis"], f["title"]) for f in found] == [
+        (
+            "daemon-tcp-tls-without-verify",
+            "critical",
+            "2.7",
+            "TCP listener with TLS but no client verification",
+        ),
+        ("daemon-tls-file-missing", "high", "3.13", "TLS server key missing"),
+        ("daemon-tls-file-permissions", "medium", "3.10", "TLS CA certificate has loose permissions"),
+    ]
+    assert found[1]["evidence"] == f"[Errno 2] No such file or directory: '{key}'"
+    assert found[2]["evidence"] == "mode 0644, expected 0444 or stricter"
+
+
+# --- the module: finding this host's dockerd --------------------------------------------------
+
+NESTED_URL = "tcp://0.0.0.0:23759"
+
+
+@pytest.fixture
+def without_systemctl(monkeypatch, tmp_path):
+    """A PATH without systemctl, as on a host not run by systemd."""
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+
+
+def named_dockerd():
+    """Every process named dockerd that /proc shows, in any PID namespace."""
+    pids = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/comm") as handle:
+                if handle.read() == "dockerd\n":
+                    pids.append(pid)
+        except OSError:
+            pass
+    return pids
+
+
+def cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return [a.decode() for a in handle.read().split(b"\0") if a]
+    except OSError:
+        return []
+
+
+@pytest.fixture
+def fake_dockerd(short_tmp):
+    """Start a shell script named dockerd (so its comm is dockerd) that
+    waits on its stdin: ``start(*args, nested=False)`` returns its PID as
+    seen from here. ``nested=True`` starts it in a new PID namespace, which
+    is what a dockerd inside a container looks like from the host."""
+    script = short_tmp / "dockerd"
+    script.write_text("#!/bin/sh\nread line\n")
+    script.chmod(0o755)
+    unshare = shutil.which("unshare")  # now: a test may empty PATH afterwards
+    processes = []
+
+    def start(*args, nested=False):
+        marker = f"dockerlab-unit-{secrets.token_hex(4)}"
+        argv = [str(script), *args, marker]
+        if nested:
+            if os.geteuid() != 0 or unshare is None:
+                pytest.skip("a new PID namespace needs root and unshare(1)")
+            # unshare --fork ignores SIGTERM; --kill-child takes the namespace down with it.
+            argv = [unshare, "--pid", "--kill-child", *argv]
+        process = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        processes.append(process)
+        deadline = time.monotonic() + 5
+        while True:
+            found = [pid for pid in named_dockerd() if marker in cmdline(pid)]
+            if found:
+                return found[0]
+            if process.poll() is not None:
+                pytest.skip(f"{argv[0]} failed here: {process.stderr.read().decode().strip()}")
+            assert time.monotonic() < deadline, f"{argv} did not show up in /proc"
+            time.sleep(0.02)
+
+    yield start
+    for process in processes:
+        process.kill()
+        process.wait(timeout=5)
+        process.stdin.close()
+        process.stderr.close()
+
+
+def test_dockerd_pids_finds_a_dockerd_in_this_pid_namespace(fake_dockerd):
+    assert fake_dockerd() in dockerd_pids()
+
+
+def test_dockerd_pids_leaves_out_a_dockerd_in_another_pid_namespace(fake_dockerd):
+    nested = fake_dockerd("-H", NESTED_URL, nested=True)
+    assert os.readlink(f"/proc/{nested}/ns/pid") != os.readlink("/proc/self/ns/pid")
+    pids = dockerd_pids()
+    assert nested not in pids
+    assert {os.readlink(f"/proc/{pid}/ns/pid") for pid in pids} <= {os.readlink("/proc/self/ns/pid")}
+
+
+def test_the_audit_runs_on_a_host_without_systemctl(audit, short_tmp, without_systemctl):
+    result = audit(short_tmp / "missing.sock", unit="dockerlab-unit-none.service")
+    assert "failed" not in result, result.get("msg")
+    assert own(result)[0]["id"] == "daemon-unreachable"
+
+
+def test_the_listeners_of_a_dockerd_in_a_container_are_not_this_hosts(
+    fake_dockerd, without_systemctl, audit, short_tmp
+):
+    fake_dockerd("-H", NESTED_URL, nested=True)
+    result = audit(short_tmp / "missing.sock", unit="dockerlab-unit-none.service")
+    running = {
+        item["url"] for item in result["daemon"]["listeners"] if item["source"] == "the running dockerd"
+    }
+    assert NESTED_URL not in running
+    first = dockerd_pids()[:1]
+    assert running == (set(daemon_flags(cmdline(first[0]))["hosts"]) if first else set())
+    assert not any(NESTED_URL in f["evidence"] for f in result["findings"])
+
+
+# --- the module against the real local Docker engine ------------------------------------------
+
+# kind -> (docker create options, the finding expected: id, severity, cis, evidence)
+BREAKOUTS = {
+    "privileged": (
+        ["--privileged"],
+        (
+            "container-privileged",
+            "critical",
+            "5.5",
+            "HostConfig.Privileged is true: every capability, every device, no confinement",
+        ),
+    ),
+    "socket": (
+        ["-v", f"{SOCKET}:{SOCKET}"],
+        ("container-docker-socket", "critical", "5.32", f"bind {SOCKET} -> {SOCKET} exposes {SOCKET}"),
+    ),
+    # On Debian /var/run is a symlink to /run: binding /run exposes the socket.
+    "hostrun": (
+        ["-v", "/run:/hostrun"],
+        ("container-docker-socket", "critical", "5.32", f"bind /run -> /hostrun exposes {SOCKET}"),
+    ),
+    "sys-admin": (
+        ["--cap-add", "SYS_ADMIN"],
+        ("container-cap-add", "high", "5.4", "HostConfig.CapAdd has SYS_ADMIN"),
+    ),
+    "pid-host": (
+        ["--pid", "host"],
+        ("container-host-pid", "high", "5.16", "HostConfig.PidMode is host"),
+    ),
+    "port": (
+        ["-p", "0.0.0.0:0:5000"],
+        ("container-port-all-interfaces", "low", "5.14", "0.0.0.0:0->5000/tcp"),
+    ),
+}
+
+
+def docker(*args, timeout=30):
+    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, check=False)
+
+
+@pytest.fixture(scope="module")
+def breakouts():
+    """One container per breakout path, created (never started) on the local
+    engine under a unique name: {kind: name}. Removed afterwards, also when
+    a test or the creation fails; nothing else on the engine is touched."""
+    try:
+        info = docker("info", "--format", "{{.ServerVersion}}", timeout=15)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        pytest.skip(f"the local Docker engine does not answer `docker info`: {exc}")
+    if info.returncode != 0:
+        pytest.skip(f"the local Docker engine does not answer `docker info`: {info.stderr.strip()}")
+    if docker("image", "inspect", IMAGE).returncode != 0:
+        pytest.skip(f"{IMAGE} is not on the local engine (the unit tier never pulls)")
+    names = {kind: f"dockerlab-unit-{secrets.token_hex(4)}-{kind}" for kind in BREAKOUTS}
+    try:
+        for kind, (options, _finding) in BREAKOUTS.items():
+            created = docker("create", "--name", names[kind], *options, IMAGE)
+            assert created.returncode == 0, f"docker create {' '.join(options)}: {created.stderr}"
+        yield names
+    finally:
+        docker("rm", "--force", *names.values())
+
+
+@pytest.fixture
+def engine_audit(run_module, breakouts):
+    def run(check_mode=False):
+        return run_module(docker_host_audit, {}, check_mode=check_mode)
+
+    return run
+
+
+def about(result, names):
+    """The findings that do not concern containers of others (which may come and go)."""
+    ours = {f"container:{name}" for name in names}
+    return [f for f in result["findings"] if not f["target"].startswith("container:") or f["target"] in ours]
+
+
+@pytest.mark.parametrize("kind", list(BREAKOUTS))
+def test_each_breakout_is_reported_for_its_container(engine_audit, breakouts, kind):
+    fid, severity, cis, evidence = BREAKOUTS[kind][1]
+    target = f"container:{breakouts[kind]}"
+    found = [f for f in engine_audit()["findings"] if f["target"] == target]
+    risk = [f for f in found if f["id"] == fid]
+    assert [(f["severity"], f["cis"], f["evidence"]) for f in risk] == [
+        (severity, cis, f"{evidence} (container is created)")
+    ]
+    # Besides it, only what any `docker create` without hardening options gives.
+    assert sorted(summary(found)) == sorted([(fid, severity, cis), *DEFAULT_CONTAINER])
+
+
+def test_the_engine_audit_changes_nothing_and_check_mode_agrees(engine_audit, breakouts):
+    result = engine_audit()
+    checked = engine_audit(check_mode=True)
+    assert result["changed"] is False
+    assert checked["changed"] is False
+    assert about(checked, breakouts.values()) == about(result, breakouts.values())
+    assert checked["daemon"]["version"] == result["daemon"]["version"]
+    states = docker("inspect", "--format", "{{.State.Status}}", *breakouts.values())
+    assert states.stdout.split() == ["created"] * len(breakouts)
+
+
+def test_the_engine_audit_describes_the_daemon(engine_audit, breakouts):
+    daemon = engine_audit()["daemon"]
+    version = docker("version", "--format", "{{.Server.Version}} {{.Server.APIVersion}}").stdout.split()
+    assert [daemon["version"], daemon["api_version"]] == version
+    assert daemon["reachable"] is True
+    assert daemon["containers"] >= len(breakouts)
+
+
+def test_findings_are_sorted_most_severe_first_and_counted(engine_audit, breakouts):
+    result = engine_audit()
+    findings = result["findings"]
+    assert findings == sorted(findings, key=lambda f: (-RANK[f["severity"]], f["target"], f["id"]))
+    counted = collections.Counter(f["severity"] for f in findings)
+    assert result["counts"] == {name: counted[name] for name in SEVERITIES}
+    assert result["max_severity"] == findings[0]["severity"] == "critical"
+    assert {f["severity"] for f in findings} <= set(SEVERITIES)
