@@ -7,75 +7,15 @@ These need the lab's Docker engine and images, which `make test` builds
 before the unit tier; they are skipped where no engine answers.
 """
 
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-ROLE = "test-labhost"  # the label value: neither the lab's nor Molecule's hosts
-
-
-def docker(*args, check=True):
-    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check)
-
-
-def engine_has(image):
-    try:
-        return docker("image", "inspect", image, check=False).returncode == 0
-    except FileNotFoundError:
-        return False
-
+from labtools import docker, engine_has
 
 pytestmark = pytest.mark.skipif(
     not engine_has("dockerlab/labhost:trixie"),
     reason="needs the lab's Docker engine and images (make test builds them first)",
 )
-
-
-@pytest.fixture
-def lab_host(tmp_path):
-    """Run lab_host.yml for one host; remove the host and its volume afterwards."""
-    names = []
-
-    def create(name, image, restart_policy="no"):
-        names.append(name)
-        playbook = tmp_path / "lab_host.yml"
-        playbook.write_text(
-            "- hosts: localhost\n"
-            "  connection: local\n"
-            "  gather_facts: false\n"
-            "  tasks:\n"
-            f"    - ansible.builtin.include_tasks: {ROOT}/tests/lab/tasks/network.yml\n"
-            f"    - ansible.builtin.include_tasks: {ROOT}/tests/lab/tasks/lab_host.yml\n"
-        )
-        env = {
-            **os.environ,
-            "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-            "ANSIBLE_LOCAL_TEMP": str(tmp_path / "tmp"),
-            "ANSIBLE_NOCOLOR": "1",
-        }
-        extra = (
-            f'{{"lab_network": "dockerlab", "lab_host_name": "{name}", "lab_host_image": "{image}",'
-            f' "lab_host_role": "{ROLE}", "lab_host_restart_policy": "{restart_policy}",'
-            f' "ansible_python_interpreter": "{sys.executable}"}}'
-        )
-        return subprocess.run(
-            [str(BIN / "ansible-playbook"), "-i", "localhost,", str(playbook), "-e", extra],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=240,
-            check=False,
-        )
-
-    yield create
-    for name in names:
-        docker("rm", "-f", "-v", name, check=False)
-        docker("volume", "rm", f"{name}-docker", check=False)
 
 
 def build(tag, dockerfile):

@@ -1,0 +1,202 @@
+"""The collection as a user gets it: built with ansible-galaxy, installed
+from the tarball into an empty collections path, and used from a playbook
+of the user's own, in a directory outside this repository and without its
+ansible.cfg: the roles by their full names converge a real lab host, a
+second run changes nothing, the collection's own playbooks are found by
+name, and ansible-doc shows every module, filter, lookup and role.
+
+This needs the lab's Docker engine, images and registry, which `make test`
+sets up before it runs these; it is skipped where no engine answers.
+"""
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from labtools import BIN, ROOT, docker, engine_has
+
+pytestmark = pytest.mark.skipif(
+    not engine_has("dockerlab/labhost:bookworm"),
+    reason="needs the lab's Docker engine, images and registry (make test sets them up first)",
+)
+
+HOST = "dockerlab-test-install"
+PLAYBOOK = """\
+- name: My Docker lab hosts
+  hosts: all
+  gather_facts: false
+  roles:
+    - dockerlab.docker.docker_engine
+    - dockerlab.docker.docker_access
+    - dockerlab.docker.flask_app
+"""
+RECAP = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+
+
+def plugins(kind):
+    """The names of the collection's plugins of one kind, from its tree."""
+    return sorted(p.stem for p in (ROOT / "plugins" / kind).glob("*.py") if not p.stem.startswith("_"))
+
+
+def roles():
+    return sorted(p.parent.parent.name for p in (ROOT / "roles").glob("*/meta/main.yml"))
+
+
+@pytest.fixture(scope="module")
+def user(tmp_path_factory):
+    """A user's own directory with the collection installed from its tarball:
+    run(tool, *args) runs an Ansible command there, with nothing of this
+    repository's configuration (no ANSIBLE_* variable, no ansible.cfg)."""
+    base = tmp_path_factory.mktemp("user")
+    env = {key: value for key, value in os.environ.items() if not key.startswith("ANSIBLE_")}
+    env.update(
+        PATH=f"{BIN}:{env.get('PATH', '')}",
+        ANSIBLE_COLLECTIONS_PATH=str(base / "collections"),
+        ANSIBLE_LOCAL_TEMP=str(base / "tmp"),
+        ANSIBLE_NOCOLOR="1",
+    )
+    work = base / "work"
+    work.mkdir()
+
+    def run(tool, *args, timeout=600):
+        return subprocess.run(
+            [str(BIN / tool), *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=work,
+            timeout=timeout,
+            check=False,
+        )
+
+    built = run("ansible-galaxy", "collection", "build", "--output-path", str(base / "dist"), str(ROOT))
+    assert built.returncode == 0, built.stdout + built.stderr
+    tarball = next((base / "dist").glob("dockerlab-docker-*.tar.gz"))
+    installed = run("ansible-galaxy", "collection", "install", "-p", str(base / "collections"), str(tarball))
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    run.base, run.work, run.tarball = base, work, tarball
+    return run
+
+
+def test_the_tarball_holds_the_content_and_nothing_of_the_lab(user):
+    listing = subprocess.run(
+        ["tar", "-tzf", str(user.tarball)], capture_output=True, text=True, check=True
+    ).stdout.split()
+    for path in ("MANIFEST.json", "FILES.json", "meta/runtime.yml", "LICENSE", "CHANGELOG.md", "README.md"):
+        assert path in listing, path
+    assert "playbooks/site.yml" in listing
+    assert {f"plugins/modules/{name}.py" for name in plugins("modules")} <= set(listing)
+    assert {f"roles/{name}/meta/argument_specs.yml" for name in roles()} <= set(listing)
+    for left_out in ("molecule/", "tests/", "bench/", ".venv/", ".lab/", "inventory/lab/", ".ansible/"):
+        assert not [path for path in listing if path.startswith(left_out)], left_out
+
+
+def test_ansible_doc_shows_every_module_filter_lookup_and_role(user):
+    listed = user("ansible-doc", "--list", "dockerlab.docker")
+    assert listed.returncode == 0, listed.stderr
+    for name in plugins("modules"):
+        assert f"dockerlab.docker.{name}" in listed.stdout
+    for kind, doc_type in (("modules", "module"), ("filter", "filter"), ("lookup", "lookup")):
+        for name in plugins(kind):
+            shown = user("ansible-doc", "-t", doc_type, f"dockerlab.docker.{name}")
+            assert shown.returncode == 0, shown.stderr
+            assert f"dockerlab.docker.{name}" in shown.stdout
+    for name in roles():
+        shown = user("ansible-doc", "-t", "role", f"dockerlab.docker.{name}")
+        assert shown.returncode == 0, shown.stderr
+        assert re.search(r"ENTRY POINT: \*?main\*? - ", shown.stdout), shown.stdout[:500]
+
+
+def test_the_collection_playbooks_are_found_by_name(user):
+    for name in ("site", "channels", "audit"):
+        checked = user("ansible-playbook", "-i", "localhost,", "--syntax-check", f"dockerlab.docker.{name}")
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+@pytest.fixture(scope="module")
+def converged(user, tmp_path_factory):
+    """A fresh lab host with the lab user, converged twice by the user's
+    playbook; the host and its volume are removed afterwards."""
+    setup = tmp_path_factory.mktemp("setup")
+    playbook = setup / "lab_host.yml"
+    playbook.write_text(
+        "- hosts: localhost\n"
+        "  connection: local\n"
+        "  gather_facts: false\n"
+        "  tasks:\n"
+        f"    - ansible.builtin.include_tasks: {ROOT}/tests/lab/tasks/network.yml\n"
+        f"    - ansible.builtin.include_tasks: {ROOT}/tests/lab/tasks/lab_host.yml\n"
+    )
+    lab = json.dumps(
+        {
+            "lab_network": "dockerlab",
+            "lab_host_name": HOST,
+            "lab_host_image": "dockerlab/labhost:bookworm",
+            "lab_host_role": "test-labhost",
+            "ansible_python_interpreter": str(BIN / "python"),
+        }
+    )
+    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
+    try:
+        made = subprocess.run(
+            [str(BIN / "ansible-playbook"), "-i", "localhost,", str(playbook), "-e", lab],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+            check=False,
+        )
+        assert made.returncode == 0, made.stdout + made.stderr
+        docker("exec", HOST, "useradd", "--create-home", "--shell", "/bin/bash", "student")
+        inventory = user.work / "hosts.yml"
+        inventory.write_text(
+            "all:\n"
+            "  hosts:\n"
+            f"    {HOST}:\n"
+            "      ansible_connection: community.docker.docker\n"
+            "      ansible_python_interpreter: /usr/bin/python3\n"
+            "  vars:\n"
+            "    docker_engine_registry_mirrors: ['http://dockerlab-registry:5000']\n"
+            "    docker_access_users: [student]\n"
+            f"    docker_access_pki_dir: {user.base / 'pki'}\n"
+        )
+        (user.work / "docker.yml").write_text(PLAYBOOK)
+        runs = [user("ansible-playbook", "-i", "hosts.yml", "docker.yml") for _run in range(2)]
+        yield runs
+    finally:
+        docker("rm", "-f", "-v", HOST, check=False)
+        docker("volume", "rm", f"{HOST}-docker", check=False)
+
+
+def recap(run):
+    found = {m.group(1): tuple(int(g) for g in m.groups()[1:]) for m in RECAP.finditer(run.stdout)}
+    assert HOST in found, run.stdout[-3000:] + run.stderr[-2000:]
+    return dict(zip(("ok", "changed", "unreachable", "failed"), found[HOST], strict=True))
+
+
+def test_a_users_playbook_converges_a_lab_host_with_the_roles_by_full_name(converged):
+    first = converged[0]
+    assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
+    assert recap(first)["changed"] > 0
+    # What the roles did is there: the app answers on the host, the daemon listens with TLS.
+    page = docker("exec", HOST, "curl", "--silent", "--max-time", "5", "http://127.0.0.1:1337/", check=False)
+    assert page.stdout.strip() == "Hello World!"
+    listener = docker("exec", HOST, "systemctl", "cat", "docker.service", check=False)
+    assert "--tlsverify" in listener.stdout
+
+
+def test_a_second_run_of_the_users_playbook_changes_nothing(converged):
+    second = converged[1]
+    assert second.returncode == 0, second.stdout[-4000:] + second.stderr[-2000:]
+    assert recap(second) == {**recap(second), "changed": 0, "failed": 0, "unreachable": 0}
+
+
+def test_the_users_runs_used_the_installed_collection_not_this_checkout(user, converged):
+    # Nothing of the user's run names this repository.
+    for run in converged:
+        assert str(ROOT) not in run.stdout + run.stderr
+    installed = Path(user.base / "collections" / "ansible_collections" / "dockerlab" / "docker")
+    assert (installed / "MANIFEST.json").is_file()
