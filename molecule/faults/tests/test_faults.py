@@ -348,7 +348,9 @@ def test_userland_proxy_off_on_a_read_only_proc_sys_is_refused_and_would_be_roll
 
 KILL_POINTS = {
     "merging-daemon.json": "TASK [dockerlab.docker.docker_engine : Merge the settings into daemon.json",
-    "issuing-the-server-certificate": "TASK [dockerlab.docker.docker_access : Issue the server certificate from the CA",
+    "issuing-the-server-certificate": (
+        "TASK [dockerlab.docker.docker_access : Issue the server certificate from the CA"
+    ),
     "installing-tls-files": "TASK [dockerlab.docker.docker_access : Install the daemon's TLS files",
     "restarting-dockerd": "RUNNING HANDLER [dockerlab.docker.docker_engine : Restart Docker safely]",
 }
