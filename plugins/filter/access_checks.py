@@ -4,18 +4,20 @@
 DOCUMENTATION = r"""
 name: access_checks
 short_description: What docker_access's preflight has to read or refuse on a host
+version_added: "1.0.0"
+author: dockerlab contributors (!UNKNOWN)
 description:
   - Takes the fact of M(dockerlab.docker.docker_host_facts) (an empty dict before the host
     was read, when only the variables are checked) and a mapping of
     variables by name, and returns what is wrong with the variables, what
     stops the role on the host, and whether preflight must read the host
-    again (see RETURN).
-  - The variables are checked first. docker_engine must run earlier in the
-    same play; the TCP port must be from 1 to 65535; unless
+    (see RETURN).
+  - The role's argument spec checks the variables' types first; this checks
+    what a spec cannot say. docker_engine must be in the same play (in
+    C(role_names)); the TCP port must be from 1 to 65535; unless
     C(docker_access_tcp) is C(off), C(docker_access_tcp_address) must be an
-    IPv4 or IPv6 address or a host name; C(insecure) needs
-    C(docker_access_insecure_acknowledged) true; C(docker_access_users) must
-    be a list of strings.
+    IPv4 or IPv6 address (also in brackets) or a host name; C(insecure)
+    needs C(docker_access_insecure_acknowledged) true.
   - The host is checked only when it was read and the variables are fine.
   - It runs on the controller, which is where it looks for the CA key.
 positional: variables
@@ -27,16 +29,14 @@ options:
   variables:
     description:
       - The variables, by name.
-      - C(engine_in_play) (whether docker_engine read the host earlier in
-        the play), C(default_ports) (Docker's convention for each mode, for
-        an empty C(docker_access_tcp_port)), C(host) (the inventory name),
-        C(ca_key) (the CA key's path on the controller), C(bundle_users) and
-        C(host_files) (what the role needs read), and C(reserved_keys)
-        (daemon.json keys the listener's flags set).
+      - C(role_names) (the play's C(ansible_role_names)), C(request) (what
+        the role needs read, its C(docker_access_host_read_request)),
+        C(host) (the inventory name), C(ca_key) (the CA key's path on the
+        controller) and C(reserved_keys) (daemon.json keys the listener's
+        flags set).
       - The role's C(docker_access_tcp), C(docker_access_tcp_port),
         C(docker_access_tcp_address), C(docker_access_insecure_acknowledged),
-        C(docker_access_users), C(docker_access_tls_dir) and
-        C(docker_access_ca_regenerate).
+        C(docker_access_tls_dir) and C(docker_access_ca_regenerate).
     type: dict
     required: true
 """
@@ -45,18 +45,16 @@ EXAMPLES = r"""
 # roles/docker_access/vars/main.yml
 _docker_access_checks: >-
   {{ ansible_facts.dockerlab | default({}) | dockerlab.docker.access_checks({
-       'engine_in_play': _docker_engine_host_read is defined, 'default_ports': _docker_access_default_ports,
+       'role_names': ansible_role_names, 'request': docker_access_host_read_request,
        'host': inventory_hostname, 'ca_key': _docker_access_ca_key,
-       'bundle_users': _docker_access_bundle_users, 'host_files': _docker_access_host_files,
        'reserved_keys': _docker_access_reserved_keys,
        'docker_access_tcp': docker_access_tcp, 'docker_access_tcp_port': docker_access_tcp_port,
        'docker_access_tcp_address': docker_access_tcp_address,
        'docker_access_insecure_acknowledged': docker_access_insecure_acknowledged,
-       'docker_access_users': docker_access_users, 'docker_access_tls_dir': docker_access_tls_dir,
+       'docker_access_tls_dir': docker_access_tls_dir,
        'docker_access_ca_regenerate': docker_access_ca_regenerate}) }}
-# Each field is one variable.
-_docker_access_port: "{{ _docker_access_checks.port }}"
-_docker_access_preflight_ok: "{{ _docker_access_checks.preflight_ok }}"
+# The tasks use its fields.
+# when: _docker_access_checks.preflight_ok
 """
 
 RETURN = r"""
@@ -70,15 +68,15 @@ _value:
       elements: str
     port:
       description:
-        - The TCP port. C(docker_access_tcp_port), or C(default_ports) for
+        - The TCP port. C(docker_access_tcp_port), or Docker's convention for
           C(docker_access_tcp) where it is empty.
         - As given, an integer or a string.
       type: raw
     reread_needed:
       description:
-        - True when the read did not cover this role's C(bundle_users) and
-          C(host_files); preflight reads them then.
-        - False before the host was read and when there are input errors.
+        - True when the read does not cover C(request), or there is no read;
+          preflight reads the host then.
+        - False when there are input errors.
       type: bool
     host_errors:
       description:
@@ -109,6 +107,7 @@ _value:
 
 import os
 
+from ansible_collections.dockerlab.docker.plugins.module_utils._host_read import covers
 from ansible_collections.dockerlab.docker.plugins.module_utils._listener import (
     address_error,
     port_error,
@@ -117,10 +116,18 @@ from ansible_collections.dockerlab.docker.plugins.module_utils._listener import 
 from ansible_collections.dockerlab.docker.plugins.plugin_utils._values import truthy
 
 
+def engine_in_play(role_names):
+    """Whether the role docker_engine is in the play (ansible_role_names):
+    by its full name, or a copy of it by its plain name."""
+    return any(str(name).rpartition(".")[2] == "docker_engine" for name in role_names or [])
+
+
 def input_errors(variables):
-    """One message per wrong docker_access variable; [] when none is."""
+    """What is wrong with docker_access's variables, and the play, that the
+    role's argument spec cannot say (it checks their types first): one
+    message per problem, naming the variable and the fix; [] when none is."""
     errors = []
-    if not variables.get("engine_in_play"):
+    if not engine_in_play(variables.get("role_names")):
         errors.append(
             "docker_access needs the docker_engine role earlier in the same play: it installs Docker"
             " and owns the restart handler this role notifies. Use roles: [dockerlab.docker.docker_engine,"
@@ -147,9 +154,6 @@ def input_errors(variables):
             " is root on this host. This is only for deliberately vulnerable breakout labs: set"
             " docker_access_insecure_acknowledged: true to confirm, or use docker_access_tcp: tls."
         )
-    users = variables.get("docker_access_users")
-    if not isinstance(users, (list, tuple)) or not all(isinstance(user, str) for user in users):
-        errors.append("docker_access_users must be a list of user names, e.g. [student].")
     return errors
 
 
@@ -186,14 +190,14 @@ def access_checks(facts, variables):
     """What docker_access's preflight has to read or refuse on a host.
 
     ``facts``: docker_host_facts' fact ({} before the host was read).
-    ``variables``: what input_errors and
-    host_errors take, and bundle_users and host_files (what
-    the role needs read) and reserved_keys (daemon.json keys the listener's
-    flags set). Returns input_errors; port (the TCP port: docker_access_tcp_port
-    or Docker's convention for the mode); reread_needed (the read did not cover
-    this role's users and files); host_errors; reserved_conflict
-    (daemon.json sets a reserved key and the role manages a listener);
-    preflight_errors (the inputs' first) and preflight_ok."""
+    ``variables``: what input_errors and host_errors take, request (what the
+    role needs read: its docker_access_host_read_request) and reserved_keys
+    (daemon.json keys the listener's flags set). Returns input_errors; port
+    (the TCP port: docker_access_tcp_port or Docker's convention for the
+    mode); reread_needed (the read does not cover the role's request);
+    host_errors; reserved_conflict (daemon.json sets a reserved key and the
+    role manages a listener); preflight_errors (the inputs' first) and
+    preflight_ok."""
     wrong = input_errors(variables)
     checks = {
         "input_errors": wrong,
@@ -202,11 +206,9 @@ def access_checks(facts, variables):
         "host_errors": [],
         "reserved_conflict": False,
     }
+    if not wrong:
+        checks["reread_needed"] = not covers(facts, variables["request"])
     if facts and not wrong:
-        users, files = facts.get("users") or {}, facts.get("files") or {}
-        checks["reread_needed"] = any(user not in users for user in variables["bundle_users"]) or any(
-            path not in files for path in variables["host_files"]
-        )
         checks["host_errors"] = host_errors(facts, variables)
         config = (facts.get("daemon_json") or {}).get("config") or {}
         checks["reserved_conflict"] = variables["docker_access_tcp"] != "off" and any(

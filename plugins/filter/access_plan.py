@@ -4,6 +4,8 @@
 DOCUMENTATION = r"""
 name: access_plan
 short_description: What docker_access has to do on a host
+version_added: "1.0.0"
+author: dockerlab contributors (!UNKNOWN)
 description:
   - Takes the fact of M(dockerlab.docker.docker_host_facts) and a mapping of variables by
     name, and returns every difference access.yml's tasks act on, and
@@ -29,9 +31,9 @@ options:
       - The variables, by name. The role passes all of them.
       - C(host) (the inventory name), C(dropin) (the listener drop-in's
         path), C(bundle_users) (the users who get a client bundle on this
-        host), C(bundle_files) (the bundle's files, a list of C(name) and
-        C(mode)) and C(default_ports) (Docker's convention for each mode,
-        for an empty C(docker_access_tcp_port)).
+        host) and C(bundle_files) (the bundle's files, a list of C(name) and
+        C(mode)). An empty C(docker_access_tcp_port) is Docker's convention
+        for the mode.
       - The role's C(docker_access_tcp), C(docker_access_tcp_port),
         C(docker_access_tcp_address), C(docker_access_tls_dir),
         C(docker_access_pki_dir), C(docker_access_users),
@@ -46,17 +48,15 @@ EXAMPLES = r"""
 _docker_access_plan: >-
   {{ ansible_facts.dockerlab | dockerlab.docker.access_plan({
        'host': inventory_hostname, 'dropin': _docker_access_dropin,
-       'default_ports': _docker_access_default_ports,
-       'docker_access_tcp_port': docker_access_tcp_port,
        'bundle_users': _docker_access_bundle_users, 'bundle_files': _docker_access_bundle_files,
+       'docker_access_tcp_port': docker_access_tcp_port,
        'docker_access_tcp': docker_access_tcp, 'docker_access_tcp_address': docker_access_tcp_address,
        'docker_access_tls_dir': docker_access_tls_dir, 'docker_access_pki_dir': docker_access_pki_dir,
        'docker_access_users': docker_access_users, 'docker_access_exclusive': docker_access_exclusive,
        'docker_access_extra_sans': docker_access_extra_sans,
        'docker_access_cert_renew_days': docker_access_cert_renew_days}) }}
-# Each field is one variable.
-_docker_access_server_status: "{{ _docker_access_plan.server_status }}"
-_docker_access_todo: "{{ _docker_access_plan.todo }}"
+# The tasks use its fields.
+# when: not _docker_access_plan.todo
 """
 
 RETURN = r"""
@@ -139,7 +139,7 @@ from ansible_collections.dockerlab.docker.plugins.plugin_utils._pki import (
     certs_to_issue,
     stale_files,
 )
-from ansible_collections.dockerlab.docker.plugins.plugin_utils._values import truthy
+from ansible_collections.dockerlab.docker.plugins.plugin_utils._values import as_list, truthy
 
 
 def _unique(items):
@@ -154,15 +154,15 @@ def access_plan(facts, variables):
     ``facts``: docker_host_facts' fact (users, files, group, unit, fqdn, ipv4,
     ipv6). ``variables``: host (inventory name), dropin (the listener
     drop-in's path), bundle_users (users who get a bundle on this host),
-    bundle_files ([{"name", "mode"}]), default_ports (Docker's convention
-    for each mode, for an empty docker_access_tcp_port), and the role's
-    docker_access_tcp, docker_access_tcp_port, docker_access_tcp_address, docker_access_tls_dir,
+    bundle_files ([{"name", "mode"}]), and the role's docker_access_tcp,
+    docker_access_tcp_port, docker_access_tcp_address, docker_access_tls_dir,
     docker_access_pki_dir, docker_access_users, docker_access_exclusive,
     docker_access_extra_sans and docker_access_cert_renew_days."""
     v = variables
     mode, pki_dir, tls_dir = v["docker_access_tcp"], v["docker_access_pki_dir"], v["docker_access_tls_dir"]
     renew_days = v["docker_access_cert_renew_days"]
-    users = list(v["docker_access_users"])
+    # As the argument spec read them (it checked them; -e gives strings).
+    users = as_list("docker_access_users", v["docker_access_users"])
     group = facts.get("group") or {}
     members = list(group.get("members") or [])
     group_differs = (
@@ -178,7 +178,7 @@ def access_plan(facts, variables):
         + (["DNS:" + facts["fqdn"]] if facts.get("fqdn") else [])
         + ["IP:" + address for address in facts.get("ipv4") or []]
         + ["IP:" + address for address in facts.get("ipv6") or []]
-        + list(v["docker_access_extra_sans"] or [])
+        + as_list("docker_access_extra_sans", v["docker_access_extra_sans"] or [])
     )
     plan = {
         "group_differs": group_differs,

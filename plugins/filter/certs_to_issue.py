@@ -4,6 +4,8 @@
 DOCUMENTATION = r"""
 name: certs_to_issue
 short_description: The users whose client bundle on the controller is not complete and current
+version_added: "1.0.0"
+author: dockerlab contributors (!UNKNOWN)
 description:
   - Takes a list of user names and the controller's PKI directory, and
     returns the users, in their order, whose bundle in

@@ -4,17 +4,18 @@
 DOCUMENTATION = r"""
 name: engine_plan
 short_description: What docker_engine has to refuse and to do on a host
+version_added: "1.0.0"
+author: dockerlab contributors (!UNKNOWN)
 description:
   - Takes the fact of M(dockerlab.docker.docker_host_facts) and the role's variables, and
-    returns in one dict what docker_engine decides. The role's
-    C(_docker_engine_*) variables in vars/main.yml are its fields.
+    returns in one dict what docker_engine decides. The role's tasks use
+    its fields (C(_docker_engine_plan.FIELD)).
   - Before the host was read the fact is an empty dict, and only the checks
     of the inputs mean anything.
-  - The inputs are checked first. C(docker_engine_daemon_options) must be a
-    dict, C(docker_engine_registry_mirrors) a list,
-    C(docker_engine_restart_timeout) a whole number of seconds of at least 1
-    (an integer or a string of digits), and C(docker_engine_log_opts) a dict
-    of strings.
+  - The role's argument spec checks the variables' types first; this checks
+    what a spec cannot say. C(docker_engine_restart_timeout) must be at
+    least 1 second, and the values of C(docker_engine_log_opts) strings, as
+    dockerd wants them.
   - Booleans are read leniently, as Ansible's C(bool) filter reads them
     (C(yes), C(true), C(1), ...); anything else is false.
   - It runs on the controller. One Python call costs less than the chain of
@@ -29,8 +30,9 @@ options:
   variables:
     description:
       - The variables, by name. The role passes all of them.
-      - C(host) (the inventory name, for messages) and C(file_modes) (path
-        to wanted mode, for the role's check of file modes and owners).
+      - C(host) (the inventory name, for messages), C(file_modes) (path to
+        wanted mode) and C(request) (what the role needs read, its
+        C(docker_engine_host_read_request)).
       - The role's C(docker_engine_source), C(docker_engine_service_enabled),
         C(docker_engine_live_restore), C(docker_engine_icc),
         C(docker_engine_no_new_privileges), C(docker_engine_userland_proxy),
@@ -46,6 +48,7 @@ EXAMPLES = r"""
 _docker_engine_plan: >-
   {{ ansible_facts.dockerlab | default({}) | dockerlab.docker.engine_plan({
        'host': inventory_hostname, 'file_modes': _docker_engine_file_modes,
+       'request': docker_engine_host_read_request,
        'docker_engine_source': docker_engine_source,
        'docker_engine_service_enabled': docker_engine_service_enabled,
        'docker_engine_live_restore': docker_engine_live_restore, 'docker_engine_icc': docker_engine_icc,
@@ -56,9 +59,8 @@ _docker_engine_plan: >-
        'docker_engine_userns_remap': docker_engine_userns_remap,
        'docker_engine_daemon_options': docker_engine_daemon_options,
        'docker_engine_restart_timeout': docker_engine_restart_timeout}) }}
-# Each field is one variable.
-_docker_engine_preflight_ok: "{{ _docker_engine_plan.preflight_ok }}"
-_docker_engine_todo: "{{ _docker_engine_plan.todo }}"
+# The tasks use its fields.
+# when: not _docker_engine_plan.todo
 """
 
 RETURN = r"""
@@ -66,6 +68,11 @@ _value:
   description: What docker_engine has to refuse and to do on the host.
   type: dict
   contains:
+    covered:
+      description:
+        - True when the fact was read with everything C(request) asks for
+          (its C(requested)); the role reads the host itself otherwise.
+      type: bool
     input_errors:
       description: One message per wrong variable, naming it and the fix; empty when there is none.
       type: list
@@ -113,7 +120,7 @@ _value:
           (preflight's gate).
       type: bool
     missing_packages:
-      description: The packages the read reports as not installed.
+      description: The packages of C(request) the read reports as not installed.
       type: list
       elements: str
     enabled_differs:
@@ -141,10 +148,15 @@ _value:
       type: bool
 """
 
-from collections.abc import Mapping
 
 from ansible_collections.dockerlab.docker.plugins.module_utils._daemon_json import apply, merge
-from ansible_collections.dockerlab.docker.plugins.plugin_utils._values import truthy, whole_number
+from ansible_collections.dockerlab.docker.plugins.module_utils._host_read import covers
+from ansible_collections.dockerlab.docker.plugins.plugin_utils._values import (
+    as_dict,
+    as_list,
+    truthy,
+    whole_number,
+)
 
 
 def _octal(mode):
@@ -171,38 +183,24 @@ def loose_files(modes, files):
 
 def input_errors(variables):
     """What is wrong with docker_engine's variables (a mapping of their names
-    to values), one message per variable that names it and the fix; [] when
-    nothing is."""
+    to values) that the role's argument spec cannot say (it checks their
+    types first), one message per variable that names it and the fix; []
+    when nothing is."""
     errors = []
-    options = variables.get("docker_engine_daemon_options")
-    if not isinstance(options, Mapping):
-        errors.append(
-            f"docker_engine_daemon_options must be a dict of daemon.json keys (got {type(options).__name__}),"
-            ' e.g. {"debug": true}.'
-        )
-    mirrors = variables.get("docker_engine_registry_mirrors")
-    if not isinstance(mirrors, (list, tuple)):
-        errors.append(
-            f"docker_engine_registry_mirrors must be a list of URLs (got {type(mirrors).__name__}),"
-            " e.g. [http://mirror.example:5000]."
-        )
     timeout = whole_number(variables.get("docker_engine_restart_timeout"))
-    if timeout is None or timeout < 1:
+    if timeout is not None and timeout < 1:
+        errors.append(f"docker_engine_restart_timeout is '{timeout}': use a number of seconds, at least 1.")
+    odd = sorted(
+        f"{key} ({value!r})"
+        for key, value in (variables.get("docker_engine_log_opts") or {}).items()
+        if not isinstance(value, str)
+    )
+    if odd:
         errors.append(
-            "docker_engine_restart_timeout is"
-            f" '{variables.get('docker_engine_restart_timeout')}': use a number of seconds, at least 1."
+            "docker_engine_log_opts must be a dict of strings, as dockerd wants them: quote "
+            + ", ".join(odd)
+            + ', e.g. max-file: "3".'
         )
-    log_opts = variables.get("docker_engine_log_opts")
-    if not isinstance(log_opts, Mapping):
-        errors.append(f"docker_engine_log_opts must be a dict of strings (got {type(log_opts).__name__}).")
-    else:
-        odd = sorted(f"{key} ({value!r})" for key, value in log_opts.items() if not isinstance(value, str))
-        if odd:
-            errors.append(
-                "docker_engine_log_opts must be a dict of strings, as dockerd wants them: quote "
-                + ", ".join(odd)
-                + ', e.g. max-file: "3".'
-            )
     return errors
 
 
@@ -211,17 +209,30 @@ def engine_plan(facts, variables):
 
     ``facts``: docker_host_facts' fact ({} before the host was read).
     ``variables``: the role's docker_engine_* variables by name, and host
-    (its inventory name) and file_modes (path to wanted mode). Returns
-    input_errors; options (daemon.json settings: the role's, then
-    docker_engine_daemon_options over them) and removed_keys (what the merge
+    (its inventory name), file_modes (path to wanted mode) and request (what
+    the role needs read: its docker_engine_host_read_request). Returns
+    covered (the read has what the role decides on); input_errors; options
+    (daemon.json settings: the role's, then docker_engine_daemon_options over
+    them) and removed_keys (what the merge
     takes out); config_suspect (daemon.json does not parse, or "hosts" is in
     it or in the options), host_errors, preflight_errors and preflight_ok;
     and the differences engine.yml's tasks act on: missing_packages,
     enabled_differs, daemon_config (daemon.json after docker_daemon_config's
     merge) and config_differs, loose_files, and todo, their union."""
-    v = variables
+    # The lists and dicts as the argument spec read them (it checked them):
+    # from -e they may be strings it converts.
+    v = {
+        **variables,
+        "docker_engine_daemon_options": as_dict(
+            "docker_engine_daemon_options", variables["docker_engine_daemon_options"]
+        ),
+        "docker_engine_log_opts": as_dict("docker_engine_log_opts", variables["docker_engine_log_opts"]),
+        "docker_engine_registry_mirrors": as_list(
+            "docker_engine_registry_mirrors", variables["docker_engine_registry_mirrors"]
+        ),
+    }
     wrong = input_errors(v)
-    plan = {"input_errors": wrong, "options": {}, "removed_keys": []}
+    plan = {"covered": covers(facts, v["request"]), "input_errors": wrong, "options": {}, "removed_keys": []}
     if not wrong:
         managed = {
             "live-restore": truthy(v["docker_engine_live_restore"]),
@@ -240,11 +251,8 @@ def engine_plan(facts, variables):
             plan["removed_keys"] = ["userns-remap"]
     daemon_json = facts.get("daemon_json") or {}
     current = daemon_json.get("config") or {}
-    options = v["docker_engine_daemon_options"]
     plan["config_suspect"] = bool(facts) and (
-        not daemon_json.get("valid")
-        or "hosts" in current
-        or (isinstance(options, Mapping) and "hosts" in options)
+        not daemon_json.get("valid") or "hosts" in current or "hosts" in v["docker_engine_daemon_options"]
     )
     host_errors = []
     if (
@@ -264,9 +272,8 @@ def engine_plan(facts, variables):
     plan["preflight_errors"] = wrong or host_errors
     plan["preflight_ok"] = not wrong and not plan["config_suspect"] and not host_errors
     service = facts.get("service") or {}
-    plan["missing_packages"] = [
-        name for name, version in (facts.get("packages") or {}).items() if version is None
-    ]
+    installed = facts.get("packages") or {}
+    plan["missing_packages"] = [name for name in v["request"]["packages"] if installed.get(name) is None]
     plan["enabled_differs"] = service.get("enabled") != truthy(v["docker_engine_service_enabled"])
     plan["daemon_config"] = apply(current, plan["options"], plan["removed_keys"])
     plan["config_differs"] = plan["daemon_config"] != current

@@ -4,19 +4,23 @@
 DOCUMENTATION = r"""
 name: flask_plan
 short_description: What flask_app has to read, refuse and do on a host
+version_added: "1.0.0"
+author: dockerlab contributors (!UNKNOWN)
 description:
   - Takes the host's facts and the role's variables, and returns in one
-    dict what flask_app decides. The role's C(_flask_app_*) variables in
-    vars/main.yml are its fields.
-  - The inputs are checked first. C(flask_app_host_port) and
+    dict what flask_app decides. The role's tasks use its fields
+    (C(_flask_app_plan.FIELD)).
+  - The role's argument spec checks the variables' types first; this checks
+    what a spec cannot say. C(flask_app_host_port) and
     C(flask_app_container_port) must be TCP ports from 1 to 65535,
     C(flask_app_bind_address) an IPv4 or IPv6 address, and
-    C(flask_app_wait_timeout) a whole number of seconds of at least 1
-    (integers or strings of digits).
-  - It decides on docker_engine's read (the fact C(dockerlab)) when that
-    covers the app, else on the role's own read (the fact
-    C(_flask_app_host)), and on the role's own read whenever that ran last.
-  - It says what is in the way (C(host_errors)) and why the container is not as wanted (C(drift)).
+    C(flask_app_wait_timeout) at least 1 second.
+  - It decides on the host read (the fact C(dockerlab) of
+    M(dockerlab.docker.docker_host_facts)) when that covers C(request), the
+    daemon answered it and has not restarted since (the fact
+    C(dockerlab_daemon_restarted)); the role reads the host again otherwise.
+  - It says what is in the way (C(host_errors)) and why the container is not
+    as wanted (C(drift)).
   - It runs on the controller. One Python call costs less than the chain of
     Jinja variables it replaces, which ansible-core compiles again for every
     host.
@@ -24,15 +28,15 @@ positional: variables
 options:
   _input:
     description:
-      - The host's C(ansible_facts). C(dockerlab) (docker_engine's read) and
-        C(_flask_app_host) (the role's own read) are used when present.
+      - The host's C(ansible_facts). C(dockerlab) (the host read) and
+        C(dockerlab_daemon_restarted) are used.
     type: dict
     required: true
   variables:
     description:
       - The variables, by name. The role passes all of them.
-      - C(reread_ran) (the role's own read ran last) and C(restarted) (the
-        daemon restarted in this run).
+      - C(request) (what the role needs read, its
+        C(flask_app_host_read_request)).
       - The role's C(flask_app_image), C(flask_app_name),
         C(flask_app_restart_policy), C(flask_app_bind_address),
         C(flask_app_host_port), C(flask_app_container_port),
@@ -48,9 +52,7 @@ EXAMPLES = r"""
 # roles/flask_app/vars/main.yml
 _flask_app_plan: >-
   {{ ansible_facts | dockerlab.docker.flask_plan({
-       'reread_ran': _flask_app_reread is defined and _flask_app_reread is not skipped,
-       'restarted': (_docker_engine_restart is defined and _docker_engine_restart is changed)
-                    or (_docker_engine_started is defined and _docker_engine_started is changed),
+       'request': flask_app_host_read_request,
        'flask_app_image': flask_app_image, 'flask_app_name': flask_app_name,
        'flask_app_restart_policy': flask_app_restart_policy, 'flask_app_bind_address': flask_app_bind_address,
        'flask_app_host_port': flask_app_host_port, 'flask_app_container_port': flask_app_container_port,
@@ -60,9 +62,8 @@ _flask_app_plan: >-
        'flask_app_read_only': flask_app_read_only, 'flask_app_tmpfs': flask_app_tmpfs,
        'flask_app_no_new_privileges': flask_app_no_new_privileges,
        'flask_app_healthcheck': flask_app_healthcheck}) }}
-# Each field is one variable.
-_flask_app_preflight_ok: "{{ _flask_app_plan.preflight_ok }}"
-_flask_app_drift: "{{ _flask_app_plan.drift }}"
+# The tasks use its fields.
+# when: _flask_app_plan.current
 """
 
 RETURN = r"""
@@ -76,19 +77,15 @@ _value:
       elements: str
     covered:
       description:
-        - True when docker_engine's read has the image in C(images), the
-          container in C(inspected), the host port in C(listening), and a
-          list of the containers.
+        - True when the host read was made with everything C(request) asks
+          for (the image, the container, the host port and the containers),
+          the daemon answered it, and the daemon has not restarted since
+          (C(dockerlab_daemon_restarted)); the role reads the host again
+          otherwise.
       type: bool
-    facts:
-      description:
-        - The read the role decides on. Its own read when C(reread_ran),
-          else docker_engine's when C(covered), else its own read, or an
-          empty dict when there is none.
-      type: dict
     host_errors:
       description:
-        - What would make the deployment fail half-way, from C(facts), such as
+        - What would make the deployment fail half-way, from the read, such as
           the host port held by another program or container, or an image found nowhere.
         - Empty when there are input errors.
       type: list
@@ -102,19 +99,16 @@ _value:
         - True when there are no input errors, C(covered) is true and there are no host errors
           (preflight's gate).
       type: bool
-    reread_needed:
-      description:
-        - True when the role must read the host again before deciding. The
-          daemon restarted in this run, or docker_engine's read does not
-          cover the app and the role has no read of its own.
-      type: bool
     drift:
       description:
-        - Why the container is not as wanted, from C(facts), with the
+        - Why the container is not as wanted, from the read, with the
           settings label, memory limit, CPU shares and PIDs limit.
         - An empty string when the container is as wanted, and when there
           are input errors.
       type: str
+    current:
+      description: True when C(covered), there are no input errors and no C(drift) (converge's gate).
+      type: bool
     settings_hash:
       description:
         - The label that hashes the container's settings beyond image,
@@ -137,6 +131,7 @@ import json
 from collections.abc import Mapping
 
 from ansible.module_utils.common.text.formatters import human_to_bytes
+from ansible_collections.dockerlab.docker.plugins.module_utils._host_read import FACT, RESTARTED_FACT, covers
 from ansible_collections.dockerlab.docker.plugins.plugin_utils._values import truthy, whole_number
 
 
@@ -281,29 +276,21 @@ def host_errors(facts, image, name, bind_address, host_port):
     return errors
 
 
-def covered(facts, image, name, host_port):
-    """Whether docker_host_facts' fact ``facts`` was read with this image in
-    ``images``, this container in ``inspect`` and this host port in
-    ``ports``, and with ``containers``: what the role decides on."""
-    if not isinstance(facts, Mapping):
-        return False
-    asked = (
-        (facts.get("images"), image),
-        (facts.get("inspected"), name),
-        (facts.get("listening"), str(host_port)),
-    )
-    read = all(isinstance(answers, Mapping) and key in answers for answers, key in asked)
-    return read and facts.get("containers") is not None
+def daemon_answered(read):
+    """Whether the daemon answered the read: what this role decides on is
+    the daemon's (its images, containers and the ports it publishes)."""
+    return isinstance(read.get("images"), Mapping) and read.get("containers") is not None
 
 
 def input_errors(variables):
     """What is wrong with flask_app's variables (a mapping of their names to
-    values), one message per variable that names it and the fix; [] when
+    values) that the role's argument spec cannot say (it checks their types
+    first), one message per variable that names it and the fix; [] when
     nothing is."""
     errors = []
     for name in ("flask_app_host_port", "flask_app_container_port"):
         port = whole_number(variables.get(name))
-        if port is None or not 1 <= port <= 65535:
+        if port is not None and not 1 <= port <= 65535:
             errors.append(f"{name} is '{variables.get(name)}': use a TCP port from 1 to 65535.")
     address = str(variables.get("flask_app_bind_address"))
     try:
@@ -314,7 +301,7 @@ def input_errors(variables):
             " (every interface) or 127.0.0.1 (this host only)."
         )
     timeout = whole_number(variables.get("flask_app_wait_timeout"))
-    if timeout is None or timeout < 1:
+    if timeout is not None and timeout < 1:
         errors.append(
             f"flask_app_wait_timeout is '{variables.get('flask_app_wait_timeout')}': use a number of"
             " seconds, at least 1."
@@ -345,35 +332,30 @@ def settings_hash(variables):
 def flask_plan(ansible_facts, variables):
     """What flask_app has to read, refuse and do on a host, in one call.
 
-    ``ansible_facts``: the host's facts (docker_engine's read "dockerlab",
-    and this role's own "_flask_app_host" when it read the host itself).
-    ``variables``: the role's flask_app_* variables by name, reread_ran (this
-    role's own read ran last) and restarted (the daemon restarted in this
-    run). Returns input_errors; settings_hash (the label that hashes the
-    container's other settings); covered (the play's read has the image, the
-    container and the port); facts (what the role decides on: its own read
-    when it ran last, else the play's); host_errors, preflight_errors and
-    preflight_ok; reread_needed (read again before deciding: the daemon
-    restarted, or nothing was read); and drift (why the container is not as
-    wanted, "" when it is)."""
+    ``ansible_facts``: the host's facts: the host read ("dockerlab") and
+    whether the daemon restarted since ("dockerlab_daemon_restarted").
+    ``variables``: the role's flask_app_* variables by name, and request
+    (what the role needs read: its flask_app_host_read_request). Returns
+    input_errors; settings_hash (the label that hashes the container's other
+    settings); covered (the read has the image, the container, the port and
+    the containers, from a daemon that answered and has not restarted
+    since); host_errors, preflight_errors and preflight_ok; drift (why the
+    container is not as wanted, "" when it is); and current (covered and no
+    drift: converge's gate)."""
     v = variables
     image, name, host_port = v["flask_app_image"], v["flask_app_name"], v["flask_app_host_port"]
-    dockerlab = ansible_facts.get("dockerlab")
-    own = ansible_facts.get("_flask_app_host")
-    read_covers = covered(dockerlab, image, name, host_port)
-    facts = own if v["reread_ran"] else dockerlab if read_covers else own or {}
+    read = ansible_facts.get(FACT) or {}
+    read_covers = covers(read, v["request"], ansible_facts.get(RESTARTED_FACT)) and daemon_answered(read)
     plan = {
         "input_errors": input_errors(v),
         "covered": read_covers,
-        "facts": facts,
         "host_errors": [],
-        "reread_needed": bool(v["restarted"]) or (not read_covers and own is None),
         "drift": "",
         "settings_hash": "",
     }
     if not plan["input_errors"]:
         bind_address = v["flask_app_bind_address"]
-        plan["host_errors"] = host_errors(facts, image, name, bind_address, host_port)
+        plan["host_errors"] = host_errors(read, image, name, bind_address, host_port)
         plan["settings_hash"] = settings_hash(v)
         wanted = {
             "labels": {"org.dockerlab.flask-settings": plan["settings_hash"]},
@@ -382,7 +364,7 @@ def flask_plan(ansible_facts, variables):
             "pids_limit": int(v["flask_app_pids_limit"]),
         }
         plan["drift"] = drift(
-            facts,
+            read,
             image,
             name,
             v["flask_app_restart_policy"],
@@ -393,6 +375,7 @@ def flask_plan(ansible_facts, variables):
         )
     plan["preflight_errors"] = plan["input_errors"] or plan["host_errors"]
     plan["preflight_ok"] = not plan["input_errors"] and read_covers and not plan["host_errors"]
+    plan["current"] = read_covers and not plan["input_errors"] and not plan["drift"]
     return plan
 
 

@@ -57,8 +57,11 @@ def address_error(address):
 def port_error(port):
     """None when ``port`` is a TCP port (an int, or a string of digits as
     -e gives it) from 1 to 65535, else why not."""
-    text = str(port).strip()
-    if isinstance(port, bool) or not text.isdigit() or not 1 <= int(text) <= 65535:
+    try:
+        number = None if isinstance(port, bool) else int(str(port).strip())
+    except ValueError:
+        number = None
+    if number is None or not 1 <= number <= 65535:
         return f"'{port}' is not a TCP port from 1 to 65535"
     return None
 
@@ -141,6 +144,20 @@ def daemon_flags(argv):
             found[name[2:]] = value
         i += 1
     return found
+
+
+def command_listeners(argv, config, source):
+    """The listeners a dockerd command line makes, as [{"url", "source",
+    "tls", "tlsverify", "flags"}]: its -H hosts, with TLS from its flags or
+    from daemon.json's settings (``config``); ``source`` says where the
+    command line comes from."""
+    given = daemon_flags(argv or [])
+    verify = given["tlsverify"] or bool(config.get("tlsverify"))
+    tls = given["tls"] or bool(config.get("tls")) or verify
+    return [
+        {"url": url, "source": source, "tls": tls, "tlsverify": verify, "flags": given}
+        for url in given["hosts"]
+    ]
 
 
 def tcp_or_tls_flags(argv):

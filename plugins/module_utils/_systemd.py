@@ -118,6 +118,19 @@ def unit_file(name, dirs=UNIT_DIRS):
     return next((os.path.join(d, name) for d in dirs if os.path.isfile(os.path.join(d, name))), None)
 
 
+def effective_exec_start(name, read, dirs=UNIT_DIRS):
+    """The argv of the ExecStart= that unit ``name`` runs, after its drop-ins
+    (the last value of the unit file and drop-ins read in systemd's order),
+    or None when the unit is not installed or sets none. ``read`` returns a
+    file's text, or None."""
+    path = unit_file(name, dirs)
+    if path is None:
+        return None
+    text = "\n".join((read(p) or "") for p in [path, *unit_dropins(name, dirs)])
+    values = exec_start_values(text)
+    return split_command(values[-1])[1] if values else None
+
+
 def unit_dropins(name, dirs=UNIT_DIRS):
     """The paths of the drop-ins of unit ``name``, in the order systemd
     applies them (by file name; one in a directory earlier in the search

@@ -9,8 +9,17 @@ short_description: Restart the Docker daemon safely, and roll back a configurati
 description:
   - Reloads systemd when unit files changed, resets the unit's start-rate
     counter, restarts the daemon, then waits until C(GET /_ping) answers on the
-    Unix socket and, when O(tls) is given, on the TLS listener with a client
-    certificate, within O(timeout) seconds.
+    Unix socket and on the daemon's TLS listener with a client certificate,
+    within O(timeout) seconds.
+  - The TLS listener is the one given in O(tls); without it, the one the unit
+    makes dockerd listen on (a C(tcp://) host with C(--tlsverify) in its
+    ExecStart after its drop-ins, as M(dockerlab.docker.docker_daemon_listener)
+    writes it), checked with the client bundle in O(tls_bundle) when there is
+    one there.
+  - When it restarted or started the daemon, it sets the fact
+    C(dockerlab_daemon_restarted) to true. M(dockerlab.docker.docker_host_facts)
+    sets it false, and the roles read the daemon's containers and images again
+    after a restart instead of deciding on what the daemon said before.
   - A daemon that answers but wrote in its journal, since the restart, that it
     could not create its bridge network, or that had the default bridge
     network (docker0) before and lacks it a few seconds after answering,
@@ -69,6 +78,15 @@ options:
         description: Client key.
         type: path
         required: true
+  tls_bundle:
+    description:
+      - Directory of a client bundle (C(ca.pem), C(cert.pem), C(key.pem)) to
+        check the unit's TLS listener with, when O(tls) is not given. Where
+        the directory has no complete bundle, or the unit has no TLS
+        listener, only the Unix socket is waited for.
+      - Empty turns the check of the unit's listener off.
+    type: path
+    default: /root/.docker
   only_if_pending:
     description: Restart only when the rollback stash holds unconfirmed changes.
     type: bool
@@ -94,6 +112,9 @@ attributes:
   diff_mode:
     support: none
     description: Restarts a service and restores files; there is no file text to compare.
+  facts:
+    support: full
+    description: Sets C(dockerlab_daemon_restarted) when it restarted or started the daemon.
   platform:
     platforms: posix
     support: full
@@ -105,14 +126,18 @@ notes:
 """
 
 EXAMPLES = r"""
-- name: Restart Docker, wait for the Unix socket and the TLS listener
+- name: Restart Docker, wait for the Unix socket and the unit's TLS listener (root's bundle)
   dockerlab.docker.docker_daemon_restart:
     timeout: 60
+
+- name: Restart Docker, wait for a TLS listener named here
+  dockerlab.docker.docker_daemon_restart:
     tls:
+      host: docker.example.org
       port: 2376
-      ca_cert: /root/.docker/ca.pem
-      cert: /root/.docker/cert.pem
-      key: /root/.docker/key.pem
+      ca_cert: /etc/ssl/docker/ca.pem
+      cert: /etc/ssl/docker/cert.pem
+      key: /etc/ssl/docker/key.pem
 
 - name: Start Docker if it is not running (reset its start limit first), wait for the API
   dockerlab.docker.docker_daemon_restart:
@@ -145,6 +170,11 @@ restored_files:
   type: list
   elements: str
   sample: [/etc/docker/daemon.json]
+tls_listener:
+  description: The TLS listener waited for (C(HOST:PORT)); empty when only the Unix socket was.
+  returned: always
+  type: str
+  sample: 127.0.0.1:2376
 downtime:
   description: Seconds from the restart until the API answered again (0 when not restarted).
   returned: always
@@ -169,7 +199,19 @@ from ansible_collections.dockerlab.docker.plugins.module_utils._api import (
     ping_unix,
     request,
 )
-from ansible_collections.dockerlab.docker.plugins.module_utils._files import DEFAULT_STASH_DIR, Stash
+from ansible_collections.dockerlab.docker.plugins.module_utils._daemon_json import DEFAULT_PATH, parse
+from ansible_collections.dockerlab.docker.plugins.module_utils._files import (
+    DEFAULT_STASH_DIR,
+    Stash,
+    read_text,
+)
+from ansible_collections.dockerlab.docker.plugins.module_utils._host_read import RESTARTED_FACT
+from ansible_collections.dockerlab.docker.plugins.module_utils._listener import (
+    command_listeners,
+    local_address,
+    split_tcp,
+)
+from ansible_collections.dockerlab.docker.plugins.module_utils._systemd import effective_exec_start
 
 _ERROR_MARKERS = ("failed to start daemon", "level=fatal", "level=error", "unable to", "failed")
 _NOISE_MARKERS = ("level=info", "level=warning", "level=debug")
@@ -204,6 +246,37 @@ def error_lines(journal_text, limit=5):
     return (marked or quiet or lines)[-limit:]
 
 
+def unit_tls_listener(unit, bundle, daemon_json=DEFAULT_PATH, read=read_text):
+    """The TLS check of the listener the unit makes dockerd listen on: a
+    tcp:// host with --tlsverify in its effective ExecStart, to reach from
+    the host itself with the client bundle in ``bundle``; None when there is
+    none, no complete bundle, or the files cannot be read."""
+    files = {name: f"{bundle}/{name}" for name in ("ca.pem", "cert.pem", "key.pem")} if bundle else {}
+    try:
+        if not files or any(read(path) is None for path in files.values()):
+            return None
+        config = parse(read(daemon_json))[0] or {}
+        argv = effective_exec_start(unit, read)
+    except (OSError, UnicodeDecodeError):
+        return None
+    for item in command_listeners(argv, config, unit):
+        parts = split_tcp(item["url"]) if item["tlsverify"] else None
+        if parts and parts[1].isdecimal():
+            return {
+                "host": local_address(parts[0]),
+                "port": int(parts[1]),
+                "ca_cert": files["ca.pem"],
+                "cert": files["cert.pem"],
+                "key": files["key.pem"],
+            }
+    return None
+
+
+def host_port(host, port):
+    """HOST:PORT, an IPv6 address in brackets."""
+    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+
+
 def is_unit_file(path):
     """Whether ``path`` is a systemd unit file or drop-in."""
     return "/systemd/" in path and path.endswith((".conf", ".service", ".socket"))
@@ -223,6 +296,7 @@ class Restarter:
             "daemon_reload": False,
             "rolled_back": False,
             "restored_files": [],
+            "tls_listener": "",
             "downtime": 0.0,
         }
 
@@ -258,7 +332,7 @@ class Restarter:
                 ok, why = ping_tls(
                     tls["host"], tls["port"], tls["ca_cert"], tls["cert"], tls["key"], timeout=2
                 )
-                why = f"TLS listener {tls['host']}:{tls['port']}: {why}"
+                why = f"TLS listener {host_port(tls['host'], tls['port'])}: {why}"
             elif not ok:
                 why = f"Unix socket {self.params['socket']}: {why}"
             if ok:
@@ -267,14 +341,23 @@ class Restarter:
                 return False, why
             time.sleep(0.2)
 
-    def restart_and_wait(self, tls, changed_files):
-        """One restart attempt; ``tls`` also waits for the TLS listener.
+    def tls_check(self):
+        """The TLS listener to wait for: O(tls), else the unit's (with
+        O(tls_bundle)), else None."""
+        tls = self.params["tls"] or unit_tls_listener(self.unit, self.params["tls_bundle"])
+        self.result["tls_listener"] = host_port(tls["host"], tls["port"]) if tls else ""
+        return tls
+
+    def restart_and_wait(self, changed_files, tls_check=True):
+        """One restart attempt, waiting for the Unix socket and, with
+        ``tls_check``, for the TLS listener of the unit as it is now.
         Returns (ok, why)."""
         if self.needs_reload(changed_files):
             rc, _out, err = self.systemctl_run("daemon-reload")
             if rc != 0:
                 return False, f"systemctl daemon-reload failed: {err.strip()}"
             self.result["daemon_reload"] = True
+        tls = self.tls_check() if tls_check else None
         self.systemctl_run("reset-failed", self.unit)
         since = time.time()
         rc, _out, err = self.systemctl_run("restart", self.unit)
@@ -327,7 +410,8 @@ class Restarter:
         wall_start = time.time()
         self.had_bridge = bridge_exists(self.params["socket"])
         start = time.monotonic()
-        ok, why = self.restart_and_wait(self.params["tls"], pending)
+        ok, why = self.restart_and_wait(pending)
+        self.result["ansible_facts"] = {RESTARTED_FACT: True}
         if ok:
             self.result["downtime"] = round(time.monotonic() - start, 3)
             self.stash.clear()
@@ -356,9 +440,10 @@ class Restarter:
                 **self.result,
             )
         self.result.update(rolled_back=True, restored_files=restored)
-        # The previous configuration may have had no TLS listener: the Unix
-        # socket answering is what proves the daemon is back.
-        ok2, why2 = self.restart_and_wait(None, restored)
+        # The previous configuration may have had no TLS listener, or one
+        # with other certificates: the Unix socket answering is what proves
+        # the daemon is back.
+        ok2, why2 = self.restart_and_wait(restored, tls_check=False)
         if not ok2:
             self.module.fail_json(
                 msg=(
@@ -398,6 +483,7 @@ def main():
                     "key": {"type": "path", "required": True, "no_log": False},
                 },
             },
+            "tls_bundle": {"type": "path", "default": "/root/.docker"},
             "only_if_pending": {"type": "bool", "default": False},
             "state": {"type": "str", "default": "restarted", "choices": ["restarted", "started"]},
             "stash_dir": {"type": "path", "default": DEFAULT_STASH_DIR},

@@ -145,13 +145,12 @@ from ansible_collections.dockerlab.docker.plugins.module_utils._api import (
 from ansible_collections.dockerlab.docker.plugins.module_utils._daemon_json import DEFAULT_PATH, parse
 from ansible_collections.dockerlab.docker.plugins.module_utils._files import read_text
 from ansible_collections.dockerlab.docker.plugins.module_utils._listener import (
-    daemon_flags,
+    command_listeners,
     is_loopback,
     split_tcp,
 )
 from ansible_collections.dockerlab.docker.plugins.module_utils._systemd import (
-    exec_start_values,
-    split_command,
+    effective_exec_start,
     unit_dropins,
     unit_file,
 )
@@ -693,13 +692,10 @@ class Auditor:
 
     def unit_argv(self):
         """The effective ExecStart of the unit after its drop-ins, or None."""
-        unit_file, extra = self.unit_files(self.params["unit"])
-        if unit_file is None:
-            return None
-        self.daemon["unit_file"] = unit_file
-        text = "\n".join((read_text(path) or "") for path in [unit_file, *extra])
-        values = exec_start_values(text)
-        return split_command(values[-1])[1] if values else None
+        path = unit_file(self.params["unit"])
+        if path is not None:
+            self.daemon["unit_file"] = path
+        return effective_exec_start(self.params["unit"], read_text)
 
     def listeners(self, config):
         sources = []
@@ -709,13 +705,7 @@ class Auditor:
         unit = self.unit_argv()
         if unit:
             sources.append((f"{self.params['unit']} and its drop-ins", unit))
-        found = []
-        for source, argv in sources:
-            flags = daemon_flags(argv)
-            verify = flags["tlsverify"] or bool(config.get("tlsverify"))
-            tls = flags["tls"] or bool(config.get("tls")) or verify
-            for url in flags["hosts"]:
-                found.append({"url": url, "source": source, "tls": tls, "tlsverify": verify, "flags": flags})
+        found = [item for source, argv in sources for item in command_listeners(argv, config, source)]
         for url in config.get("hosts") or []:
             verify = bool(config.get("tlsverify"))
             found.append(

@@ -7,10 +7,9 @@ DOCUMENTATION = r"""
 module: docker_host_facts
 short_description: Read in one call what the Docker roles need to know about a host
 description:
-  - Read-only. Returns, as the fact O(name), the state the roles
-    docker_engine and docker_access compare with what they want, so that a
-    converged host is recognised in one round trip instead of one task per
-    question.
+  - Read-only. Returns, as the fact O(name), the state the roles of this
+    collection compare with what they want, so that a converged host is
+    recognised in one round trip instead of one task per question.
   - "Installed Debian packages (from the dpkg status file), whether the
     service is active and enabled, daemon.json parsed (or its parse error),
     whether /proc/sys is writable (C(proc_sys_writable)),
@@ -19,14 +18,37 @@ description:
     addresses (not those of Docker's own bridges), the files waiting in the
     rollback stash, and the service's unit file with its ExecStart and the
     drop-ins that override it."
+  - "The roles of this collection share this read: each puts what it
+    needs read (its request, a dict of this module's options C(packages),
+    C(users), C(user_files), C(files), C(images), C(inspect), C(ports),
+    C(containers) and C(daemon_json)) in a variable named
+    C(<role>_host_read_request), and whichever role reads the host passes
+    every such request of the play in O(requests), so that one read serves
+    them all. The fact records what was read (C(requested)); a role whose
+    request it covers decides on it, and a role alone reads the host itself."
+  - Sets the fact C(dockerlab_daemon_restarted) to false;
+    M(dockerlab.docker.docker_daemon_restart) sets it true when it restarts
+    the daemon, which makes the daemon's answers in this read (containers,
+    images, inspected containers, listening ports) out of date.
   - Only the Python standard library is needed on the managed host.
 version_added: "1.0.0"
 author: dockerlab contributors (!UNKNOWN)
 options:
   name:
-    description: Name of the fact to set (each role keeps its own).
+    description: Name of the fact to set; the roles of this collection share C(dockerlab).
     type: str
     default: dockerlab
+  requests:
+    description:
+      - Read requests, each a dict of this module's options C(packages),
+        C(users), C(user_files), C(files), C(images), C(inspect), C(ports)
+        (lists), C(containers) (a bool) and C(daemon_json) (a path). The read
+        covers the options given here and every request, each entry once.
+      - An entry of the wrong type (a port that is not one, a user name that
+        is not a string) is not read, and not counted as requested.
+    type: list
+    elements: dict
+    default: []
   packages:
     description: Debian packages whose installed version to report.
     type: list
@@ -152,7 +174,9 @@ ansible_facts:
   type: dict
   contains:
     dockerlab:
-      description: The host's state.
+      description:
+        - The host's state, under the name O(name). C(requested) is what was
+          read (the options and every request merged, as a request).
       type: dict
       returned: always
       sample:
@@ -183,6 +207,17 @@ ansible_facts:
                     "restart_policy": "unless-stopped",
                     "port_bindings": {"5000/tcp": [{"HostIp": "0.0.0.0", "HostPort": "1337"}]},
                     "labels": {}, "memory": 134217728, "cpu_shares": 512, "pids_limit": 64}}
+        requested: {"packages": ["docker.io"], "users": ["student", "root"], "user_files": [".docker"],
+                    "files": ["/etc/docker"], "images": ["digitalocean/flask-helloworld:latest"],
+                    "inspect": ["flaskapp"], "ports": [1337], "containers": true,
+                    "daemon_json": "/etc/docker/daemon.json"}
+    dockerlab_daemon_restarted:
+      description:
+        - False. M(dockerlab.docker.docker_daemon_restart) sets it true when it
+          restarts the daemon after this read.
+      type: bool
+      returned: always
+      sample: false
 """
 
 import fnmatch
@@ -207,6 +242,12 @@ from ansible_collections.dockerlab.docker.plugins.module_utils._files import (
     DEFAULT_STASH_DIR,
     Stash,
     read_text,
+)
+from ansible_collections.dockerlab.docker.plugins.module_utils._host_read import (
+    FACT,
+    LISTS,
+    RESTARTED_FACT,
+    merge,
 )
 from ansible_collections.dockerlab.docker.plugins.module_utils._listener import read_inputs_mark
 from ansible_collections.dockerlab.docker.plugins.module_utils._systemd import (
@@ -377,7 +418,10 @@ def addresses(ip_json, ignore=()):
 class HostFacts:
     def __init__(self, module):
         self.module = module
-        self.params = module.params
+        # What to read: the options given, and every request merged in.
+        given = {key: module.params[key] for key in (*LISTS, "containers", "daemon_json")}
+        self.requested = merge(module.params["requests"], base=given)
+        self.params = {**module.params, **self.requested}
 
     def service(self):
         systemctl = self.module.get_bin_path("systemctl")
@@ -550,14 +594,16 @@ class HostFacts:
             "inspected": self.inspected(),
             "listening": self.listening(),
             "proc_sys_writable": proc_sys_writable(),
+            "requested": self.requested,
         }
-        return {"changed": False, "ansible_facts": {self.params["name"]: facts}}
+        return {"changed": False, "ansible_facts": {self.params["name"]: facts, RESTARTED_FACT: False}}
 
 
 def main():
     module = AnsibleModule(
         argument_spec={
-            "name": {"type": "str", "default": "dockerlab"},
+            "name": {"type": "str", "default": FACT},
+            "requests": {"type": "list", "elements": "dict", "default": []},
             "packages": {"type": "list", "elements": "str", "default": []},
             "service": {"type": "str", "default": "docker.service"},
             "daemon_json": {"type": "path", "default": DEFAULT_PATH},

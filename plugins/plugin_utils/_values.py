@@ -1,9 +1,11 @@
 # Copyright: contributors to dockerlab
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """How the collection's filters read role variables that Ansible has not
-converted: booleans and whole numbers as a user may give them (in YAML, or
-as strings with -e). Private to this collection; controller only."""
+converted: booleans, whole numbers, lists and dicts as a user may give
+them (in YAML, or as strings with -e). Private to this collection;
+controller only."""
 
+from ansible.errors import AnsibleFilterError
 from ansible.module_utils.parsing.convert_bool import boolean
 
 
@@ -23,6 +25,37 @@ def whole_number(value):
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
-    return None
+    try:
+        return int(value.strip()) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _spec_type(kind, name, value):
+    """``value`` converted as the argument spec's type ``kind`` converts it,
+    with the validator's own function. The spec checked the value when the
+    role started; one it refuses is an error that names the variable."""
+    # On first use: with ansible.errors loaded, importing the validator
+    # pulls in cryptography (about 40 ms of CPU), which most workers that
+    # load this collection's filters never need.
+    from ansible.module_utils.common import validation
+
+    try:
+        return getattr(validation, f"check_type_{kind}")(value)
+    except TypeError as exc:
+        raise AnsibleFilterError(
+            f"{name}: {exc} (the role's argument spec checks it when the role starts)"
+        ) from None
+
+
+def as_list(name, value):
+    """The list the role's argument spec read ``value`` as (it accepts a
+    comma-separated string, as -e gives one); the variable itself keeps
+    what was given."""
+    return _spec_type("list", name, value)
+
+
+def as_dict(name, value):
+    """The dict the role's argument spec read ``value`` as (it accepts JSON
+    or key=value pairs, as -e gives them)."""
+    return _spec_type("dict", name, value)

@@ -29,6 +29,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from ansible.module_utils import _internal as module_utils_internal
 from ansible.module_utils import basic
 from ansible.module_utils.common import warnings as ansible_warnings
 
@@ -84,6 +85,11 @@ def run_module(capsys, monkeypatch):
         # Warnings are process-global in module_utils; each run starts clean.
         monkeypatch.setattr(ansible_warnings, "_global_warnings", {})
         monkeypatch.setattr(ansible_warnings, "_global_deprecations", {})
+        # A module runs on the target, where its warnings go into its result.
+        # Once a test of this process imported controller code (a filter,
+        # ansible.errors), module_utils would send them to the controller's
+        # display instead.
+        monkeypatch.setattr(module_utils_internal, "is_controller", False)
         capsys.readouterr()
         full_args = {**args, "_ansible_check_mode": check_mode, "_ansible_diff": diff}
         with patch_module_args(full_args), pytest.raises(SystemExit) as exited:

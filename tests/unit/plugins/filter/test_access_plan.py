@@ -94,7 +94,6 @@ def _variables(pki, **changes):
     return {
         "host": HOST,
         "dropin": DROPIN,
-        "default_ports": {"tls": 2376, "insecure": 2375, "off": 2376},
         "docker_access_tcp_port": None,
         "bundle_users": ["student", "root"],
         "bundle_files": BUNDLE_FILES,

@@ -1,25 +1,48 @@
 """plugins/filter/engine_plan: what docker_engine refuses and does on a
-host, from docker_host_facts' read. A converged host has nothing to do; each
-difference engine.yml acts on, alone, makes ``todo`` true and shows in its
-own field; the merge is docker_daemon_config's own (plugins/module_utils/
-_daemon_json, which both use), and what the filter predicts is what the
-module writes."""
+host, from docker_host_facts' read. Whether the read covers the role's
+request (else the role reads the host itself); a converged host has nothing
+to do; each difference engine.yml acts on, alone, makes ``todo`` true and
+shows in its own field; the merge is docker_daemon_config's own
+(plugins/module_utils/_daemon_json, which both use), and what the filter
+predicts is what the module writes."""
 
 import copy
 import json
 
 import pytest
+import yaml
 from ansible_collections.dockerlab.docker.plugins.filter import engine_plan
 from ansible_collections.dockerlab.docker.plugins.module_utils._daemon_json import apply
+from ansible_collections.dockerlab.docker.plugins.module_utils._host_read import covers, merge
 from ansible_collections.dockerlab.docker.plugins.modules import docker_daemon_config
 
 plan = engine_plan.engine_plan
 
 MODES = {"/etc/docker": "0755", "/etc/docker/daemon.json": "0644"}
+# The role's request (its vars/main.yml): the packages of its source and the
+# support packages, daemon.json, and the files of _docker_engine_file_modes.
+PACKAGES = {
+    "distribution": ["docker.io", "python3-requests"],
+    "upstream": ["docker-ce", "docker-ce-cli", "containerd.io", "python3-requests"],
+}
+REQUEST = {
+    "packages": PACKAGES["distribution"],
+    "daemon_json": "/etc/docker/daemon.json",
+    "files": list(MODES),
+}
+# The other roles' requests, which the read of a play asks for too.
+ACCESS_REQUEST = {"users": ["student", "root"], "user_files": [".docker"], "files": ["/etc/docker/tls"]}
+FLASK_REQUEST = {
+    "images": ["digitalocean/flask-helloworld:latest"],
+    "inspect": ["flaskapp"],
+    "ports": ["1337"],
+    "containers": True,
+}
 # The role's defaults (defaults/main.yml) and what vars/main.yml adds.
 VARIABLES = {
     "host": "lab1",
     "file_modes": MODES,
+    "request": REQUEST,
     "docker_engine_source": "distribution",
     "docker_engine_service_enabled": True,
     "docker_engine_live_restore": True,
@@ -56,6 +79,11 @@ def _facts(**changes):
         },
         "stash_pending": [],
         "proc_sys_writable": True,
+        # docker_host_facts' read of the play: every role's request, as
+        # docker_host_facts merges them (its daemon_json option first).
+        "requested": merge(
+            [REQUEST, ACCESS_REQUEST, FLASK_REQUEST], base={"daemon_json": "/etc/docker/daemon.json"}
+        ),
     }
     facts.update(changes)
     return facts
@@ -68,6 +96,7 @@ def _variables(**changes):
 def test_a_converged_host_has_nothing_to_do():
     result = plan(_facts(), VARIABLES)
     assert result == {
+        "covered": True,
         "input_errors": [],
         "options": OPTIONS,
         "removed_keys": ["userns-remap"],
@@ -82,6 +111,8 @@ def test_a_converged_host_has_nothing_to_do():
         "loose_files": [],
         "todo": False,
     }
+    # Every field is documented, and nothing else.
+    assert sorted(result) == sorted(yaml.safe_load(engine_plan.RETURN)["_value"]["contains"])
 
 
 @pytest.mark.parametrize(
@@ -241,10 +272,104 @@ def test_before_the_host_read_only_the_inputs_are_checked():
 
 
 def test_bad_inputs_leave_the_options_empty_and_come_first():
-    result = plan(_facts(proc_sys_writable=False), _variables(docker_engine_daemon_options=["debug"]))
+    result = plan(_facts(proc_sys_writable=False), _variables(docker_engine_log_opts={"max-file": 3}))
     assert result["options"] == {}
     assert result["preflight_errors"] == result["input_errors"]
-    assert "docker_engine_daemon_options must be a dict" in result["input_errors"][0]
+    assert result["input_errors"][0].startswith("docker_engine_log_opts must be a dict of strings")
+    assert result["preflight_ok"] is False
+
+
+@pytest.mark.parametrize("timeout", ["soon", True, None, "1.5", [60]], ids=repr)
+def test_a_timeout_that_is_no_number_is_left_to_the_argument_spec(timeout):
+    # The role's argument spec (type int) refuses it before the filter runs.
+    result = plan(_facts(), _variables(docker_engine_restart_timeout=timeout))
+    assert result["input_errors"] == []
+    assert result["preflight_ok"] is True
+
+
+# ------------------------------------------------------- covered: the play's read
+
+
+def test_before_the_host_read_nothing_is_covered():
+    assert plan({}, VARIABLES)["covered"] is False
+
+
+def test_a_read_made_for_this_role_alone_covers_it():
+    facts = _facts(requested=merge([REQUEST], base={"daemon_json": "/etc/docker/daemon.json"}))
+    assert plan(facts, VARIABLES)["covered"] is True
+
+
+UPSTREAM = {"docker_engine_source": "upstream", "request": {**REQUEST, "packages": PACKAGES["upstream"]}}
+
+
+@pytest.mark.parametrize(
+    ("requested", "changes"),
+    [
+        # Another role read the host without docker_engine's request.
+        (merge([ACCESS_REQUEST, FLASK_REQUEST], base={"daemon_json": "/etc/docker/daemon.json"}), {}),
+        # The distribution's packages read, the upstream ones wanted.
+        (merge([REQUEST]), UPSTREAM),
+        (merge([{**REQUEST, "packages": ["docker.io"]}]), {}),
+        (merge([{**REQUEST, "files": ["/etc/docker"]}]), {}),
+        (merge([{**REQUEST, "daemon_json": "/srv/docker/daemon.json"}]), {}),
+        (None, {}),
+    ],
+    ids=["other-roles-only", "other-source", "a-package-missing", "a-file-missing", "other-daemon-json",
+         "no-requested"],
+)  # fmt: skip
+def test_a_read_that_did_not_ask_for_the_roles_request_does_not_cover_it(requested, changes):
+    assert plan(_facts(requested=requested), _variables(**changes))["covered"] is False
+
+
+def test_a_read_with_the_upstream_packages_covers_the_upstream_source():
+    facts = _facts(requested=merge([UPSTREAM["request"], ACCESS_REQUEST]))
+    assert plan(facts, _variables(**UPSTREAM))["covered"] is True
+
+
+def test_covered_is_covers_of_the_request():
+    facts = _facts()
+    for request in (REQUEST, {**REQUEST, "packages": ["docker-ce"]}, {"packages": []}):
+        assert plan(facts, _variables(request=request))["covered"] is covers(facts, request)
+
+
+def test_the_roles_request_stays_covered_after_a_restart():
+    # The daemon's answers are out of date after a restart; the packages,
+    # daemon.json and the files the role decides on are not the daemon's.
+    facts = _facts()
+    assert covers(facts, REQUEST, restarted=True) is True
+    assert covers(facts, FLASK_REQUEST, restarted=True) is False
+    assert plan(facts, VARIABLES)["covered"] is True
+
+
+def test_input_errors_do_not_change_what_is_covered():
+    result = plan(_facts(), _variables(docker_engine_restart_timeout=0))
+    assert result["input_errors"]
+    assert result["covered"] is True
+
+
+# ------------------------------------------------- missing_packages: the request's
+
+
+def test_missing_packages_are_the_requests_not_installed_in_its_order():
+    facts = _facts(packages={"python3-requests": None, "docker.io": None})
+    assert plan(facts, VARIABLES)["missing_packages"] == ["docker.io", "python3-requests"]
+
+
+def test_a_package_the_read_did_not_report_is_missing():
+    result = plan(_facts(packages={"python3-requests": "2.28.1"}), VARIABLES)
+    assert result["missing_packages"] == ["docker.io"]
+    assert result["todo"] is True
+    assert plan({}, VARIABLES)["missing_packages"] == REQUEST["packages"]
+
+
+def test_packages_read_for_others_but_not_requested_are_not_missing():
+    # Another request (or another source's packages) read with the play's read.
+    facts = _facts(packages={"docker.io": "20.10.24", "python3-requests": "2.28.1", "docker-ce": None})
+    assert plan(facts, VARIABLES)["missing_packages"] == []
+    upstream = _variables(
+        docker_engine_source="upstream", request={**REQUEST, "packages": PACKAGES["upstream"]}
+    )
+    assert plan(facts, upstream)["missing_packages"] == ["docker-ce", "docker-ce-cli", "containerd.io"]
 
 
 def test_the_filter_is_exposed():

@@ -163,9 +163,9 @@ ROLE_PLAY = """\
     - role: dockerlab.docker.docker_engine
       when: false  # only loaded: its defaults and vars, none of its tasks
   tasks:
-    - name: Print the role's loose files
+    - name: Print the role's loose files (the field of its plan)
       ansible.builtin.debug:
-        msg: "<{{ _docker_engine_loose_files | to_json }}>"
+        msg: "<{{ _docker_engine_plan.loose_files | to_json }}>"
 """
 
 
@@ -186,6 +186,7 @@ NO_ROLE_PLAY = """\
     engine_variables:
       host: lab1
       file_modes: {/etc/docker: "0755"}
+      request: {packages: [docker.io], daemon_json: /etc/docker/daemon.json, files: [/etc/docker]}
       docker_engine_source: distribution
       docker_engine_service_enabled: true
       docker_engine_live_restore: true

@@ -1,15 +1,18 @@
 """The input checks of docker_engine, docker_access and flask_app (the
-input_errors of the filters engine_plan, access_checks and flask_plan):
-every bad value gets one message that names the variable and the fix, good
-values get none; through Ansible, each role's _<role>_input_errors gives the
-filter the role's variables; and access_checks' host checks and flask_plan's
-coverage of a read."""
+input_errors of the filters engine_plan, access_checks and flask_plan): what
+the roles' argument specs cannot say (the specs check the types first).
+Every bad value gets one message that names the variable and the fix, good
+values get none, and a value of the wrong type is left to the spec; through
+Ansible, each role's plan gives the filter the role's variables, and
+docker_access finds docker_engine in the play's roles; and access_checks'
+host checks and whether the play's read covers docker_access's request."""
 
 import json
 
 import pytest
 import yaml
 from ansible_collections.dockerlab.docker.plugins.filter import access_checks, engine_plan, flask_plan
+from ansible_collections.dockerlab.docker.plugins.module_utils._host_read import merge
 from ansible_collections.dockerlab.docker.tests.unit import ansible_cli
 
 engine_errors = engine_plan.input_errors
@@ -23,14 +26,18 @@ ENGINE = {
     "docker_engine_restart_timeout": 60,
     "docker_engine_log_opts": {"max-size": "10m", "max-file": "3"},
 }
+# site.yml's play: ansible_role_names has the roles by their full names.
+SITE_ROLES = [
+    "dockerlab.docker.docker_engine",
+    "dockerlab.docker.docker_access",
+    "dockerlab.docker.flask_app",
+]
 ACCESS = {
-    "engine_in_play": True,
-    "default_ports": {"tls": 2376, "insecure": 2375, "off": 2376},
+    "role_names": SITE_ROLES,
     "docker_access_tcp": "tls",
     "docker_access_tcp_port": None,
     "docker_access_tcp_address": "0.0.0.0",  # noqa: S104 - a value checked, not a server
     "docker_access_insecure_acknowledged": False,
-    "docker_access_users": [],
 }
 FLASK = {
     "flask_app_host_port": 1337,
@@ -50,18 +57,13 @@ def test_the_defaults_are_fine(check, defaults):
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
-        ({"docker_engine_daemon_options": ["debug"]}, "docker_engine_daemon_options must be a dict"),
-        ({"docker_engine_daemon_options": None}, "(got NoneType)"),
-        (
-            {"docker_engine_registry_mirrors": "http://m:5000"},
-            "docker_engine_registry_mirrors must be a list",
-        ),
-        ({"docker_engine_registry_mirrors": {"a": 1}}, "docker_engine_registry_mirrors must be a list"),
         ({"docker_engine_restart_timeout": 0}, "docker_engine_restart_timeout is '0'"),
-        ({"docker_engine_restart_timeout": "soon"}, "docker_engine_restart_timeout is 'soon'"),
-        ({"docker_engine_restart_timeout": True}, "docker_engine_restart_timeout is 'True'"),
-        ({"docker_engine_log_opts": ["max-size=10m"]}, "docker_engine_log_opts must be a dict of strings"),
+        ({"docker_engine_restart_timeout": "0"}, "docker_engine_restart_timeout is '0'"),
+        ({"docker_engine_restart_timeout": -1}, "docker_engine_restart_timeout is '-1'"),
+        ({"docker_engine_restart_timeout": " -5 "}, "docker_engine_restart_timeout is '-5'"),
         ({"docker_engine_log_opts": {"max-file": 3}}, "quote max-file (3)"),
+        ({"docker_engine_log_opts": {"max-size": "10m", "max-file": 3}}, "quote max-file (3)"),
+        ({"docker_engine_log_opts": {"labels": None}}, "quote labels (None)"),
     ],
 )
 def test_each_bad_engine_value_is_named(changes, expected):
@@ -70,26 +72,68 @@ def test_each_bad_engine_value_is_named(changes, expected):
     assert expected in errors[0], errors
 
 
-@pytest.mark.parametrize("timeout", [1, "30", " 5 "])
+def test_the_engine_messages_say_what_to_do():
+    assert engine_errors({**ENGINE, "docker_engine_restart_timeout": 0}) == [
+        "docker_engine_restart_timeout is '0': use a number of seconds, at least 1."
+    ]
+    assert engine_errors({**ENGINE, "docker_engine_log_opts": {"max-file": 3, "compress": True}}) == [
+        "docker_engine_log_opts must be a dict of strings, as dockerd wants them: quote"
+        ' compress (True), max-file (3), e.g. max-file: "3".'
+    ]
+
+
+@pytest.mark.parametrize("timeout", [1, "30", " 5 ", 3600])
 def test_engine_timeouts_as_ints_or_digits_are_fine(timeout):
     assert engine_errors({**ENGINE, "docker_engine_restart_timeout": timeout}) == []
 
 
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"docker_engine_daemon_options": ["debug"]},
+        {"docker_engine_daemon_options": None},
+        {"docker_engine_registry_mirrors": "http://m:5000"},
+        {"docker_engine_registry_mirrors": {"a": 1}},
+        {"docker_engine_restart_timeout": "soon"},
+        {"docker_engine_restart_timeout": True},
+        {"docker_engine_restart_timeout": None},
+        {"docker_engine_log_opts": None},
+        {"docker_engine_log_opts": {}},
+    ],
+    ids=repr,
+)
+def test_engine_values_of_the_wrong_type_are_left_to_the_argument_spec(changes):
+    # The spec (dict, list, int) refuses them before the role decides anything.
+    assert engine_errors({**ENGINE, **changes}) == []
+
+
 def test_every_bad_engine_value_gets_its_own_message():
     bad = {
-        "docker_engine_daemon_options": [],
-        "docker_engine_registry_mirrors": None,
+        "docker_engine_daemon_options": {},
+        "docker_engine_registry_mirrors": [],
         "docker_engine_restart_timeout": -1,
         "docker_engine_log_opts": {"max-file": 3},
     }
     errors = engine_errors(bad)
-    assert [e.split()[0] for e in errors] == list(bad)
+    assert [e.split(maxsplit=1)[0] for e in errors] == [
+        "docker_engine_restart_timeout",
+        "docker_engine_log_opts",
+    ]
+
+
+ENGINE_MISSING = (
+    "docker_access needs the docker_engine role earlier in the same play: it installs Docker and owns the"
+    " restart handler this role notifies. Use roles: [dockerlab.docker.docker_engine,"
+    " dockerlab.docker.docker_access] (as the playbook dockerlab.docker.site does)."
+)
 
 
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
-        ({"engine_in_play": False}, "docker_access needs the docker_engine role earlier in the same play"),
+        ({"role_names": ["dockerlab.docker.docker_access"]}, ENGINE_MISSING),
+        ({"role_names": []}, ENGINE_MISSING),
+        ({"role_names": None}, ENGINE_MISSING),
         ({"docker_access_tcp_port": 0}, "docker_access_tcp_port is '0'"),
         ({"docker_access_tcp_port": 70000}, "docker_access_tcp_port is '70000'"),
         ({"docker_access_tcp_port": "abc"}, "docker_access_tcp_port is 'abc'"),
@@ -102,14 +146,16 @@ def test_every_bad_engine_value_gets_its_own_message():
             {"docker_access_tcp": "insecure", "docker_access_insecure_acknowledged": "no"},
             "listen on 0.0.0.0:2375 with NO authentication",
         ),
-        ({"docker_access_users": "student"}, "docker_access_users must be a list of user names"),
-        ({"docker_access_users": ["student", 7]}, "docker_access_users must be a list of user names"),
     ],
 )
 def test_each_bad_access_value_is_named(changes, expected):
     errors = access_errors({**ACCESS, **changes})
     assert len(errors) == 1, errors
     assert expected in errors[0], errors
+
+
+def test_without_docker_engine_in_the_play_the_message_says_how_to_play_both():
+    assert access_errors({**ACCESS, "role_names": ["dockerlab.docker.docker_access"]}) == [ENGINE_MISSING]
 
 
 @pytest.mark.parametrize(
@@ -127,8 +173,9 @@ def test_each_bad_access_value_is_named(changes, expected):
         {"docker_access_tcp": "off", "docker_access_tcp_address": "anything at all"},
         {"docker_access_tcp": "insecure", "docker_access_insecure_acknowledged": True},
         {"docker_access_tcp": "insecure", "docker_access_insecure_acknowledged": "yes"},
-        {"docker_access_users": ["student", "root"]},
-        {"docker_access_users": ()},
+        # docker_engine under its plain name (a copy of the role in a roles path), or in any order.
+        {"role_names": ["docker_engine", "docker_access"]},
+        {"role_names": ["dockerlab.docker.docker_access", "dockerlab.docker.docker_engine"]},
     ],
 )
 def test_good_access_values_are_fine(changes):
@@ -136,15 +183,53 @@ def test_good_access_values_are_fine(changes):
 
 
 @pytest.mark.parametrize(
+    "changes",
+    [
+        {"docker_access_users": "student"},
+        {"docker_access_users": ["student", 7]},
+        {"docker_access_users": None},
+    ],
+    ids=repr,
+)
+def test_docker_access_users_are_left_to_the_argument_spec(changes):
+    # The spec (a list of str) refuses them; the filter does not read them.
+    assert access_errors({**ACCESS, **changes}) == []
+
+
+@pytest.mark.parametrize(
+    ("role_names", "expected"),
+    [
+        (["dockerlab.docker.docker_engine"], True),
+        (["docker_engine"], True),
+        (["dockerlab.docker.docker_access", "dockerlab.docker.docker_engine"], True),
+        # A role of another collection by the same name is docker_engine too: the play's.
+        (["acme.lab.docker_engine"], True),
+        (["dockerlab.docker.docker_access", "dockerlab.docker.flask_app"], False),
+        (["docker_engine_extra"], False),
+        (["my_docker_engine"], False),
+        (["dockerlab.docker_engine.other"], False),
+        (["docker"], False),
+        ([], False),
+        (None, False),
+        ((), False),
+    ],
+)
+def test_engine_in_play_is_any_role_named_docker_engine(role_names, expected):
+    assert access_checks.engine_in_play(role_names) is expected
+
+
+@pytest.mark.parametrize(
     ("changes", "expected"),
     [
         ({"flask_app_host_port": 0}, "flask_app_host_port is '0'"),
         ({"flask_app_host_port": "70000"}, "flask_app_host_port is '70000'"),
-        ({"flask_app_container_port": "http"}, "flask_app_container_port is 'http'"),
+        ({"flask_app_host_port": -1}, "flask_app_host_port is '-1'"),
+        ({"flask_app_container_port": 65536}, "flask_app_container_port is '65536'"),
+        ({"flask_app_container_port": "0"}, "flask_app_container_port is '0'"),
         ({"flask_app_bind_address": "localhost"}, "flask_app_bind_address is 'localhost', which is not"),
         ({"flask_app_bind_address": "0.0.0.0/0"}, "flask_app_bind_address is '0.0.0.0/0'"),
         ({"flask_app_wait_timeout": 0}, "flask_app_wait_timeout is '0'"),
-        ({"flask_app_wait_timeout": None}, "flask_app_wait_timeout is 'None'"),
+        ({"flask_app_wait_timeout": "-3"}, "flask_app_wait_timeout is '-3'"),
     ],
 )
 def test_each_bad_flask_value_is_named(changes, expected):
@@ -161,6 +246,23 @@ def test_good_flask_values_are_fine(changes):
     assert flask_errors({**FLASK, **changes}) == []
 
 
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"flask_app_container_port": "http"},
+        {"flask_app_host_port": None},
+        {"flask_app_host_port": True},
+        {"flask_app_host_port": "13.37"},
+        {"flask_app_wait_timeout": None},
+        {"flask_app_wait_timeout": "soon"},
+    ],
+    ids=repr,
+)
+def test_flask_values_that_are_no_number_are_left_to_the_argument_spec(changes):
+    # The spec (int) refuses them before the role decides anything.
+    assert flask_errors({**FLASK, **changes}) == []
+
+
 # ------------------------------------------------------- through Ansible
 
 ROLES_PLAY = """\
@@ -168,20 +270,21 @@ ROLES_PLAY = """\
   gather_facts: false
   roles:
     # Only loaded: their defaults and vars, none of their tasks.
-    - {role: dockerlab.docker.docker_engine, when: false}
-    - {role: dockerlab.docker.docker_access, when: false}
-    - {role: dockerlab.docker.flask_app, when: false}
+    ROLES
   tasks:
-    - name: Print the roles' input errors
+    - name: Print the roles' input errors, and the play's roles
       ansible.builtin.debug:
-        msg: "<{{ {'engine': _docker_engine_input_errors, 'access': _docker_access_input_errors,
-                   'flask': _flask_app_input_errors} | to_json }}>"
+        msg: "<{{ {'engine': _docker_engine_plan.input_errors | default(none),
+                   'access': _docker_access_checks.input_errors,
+                   'flask': _flask_app_plan.input_errors, 'roles': ansible_role_names} | to_json }}>"
 """
+ALL_ROLES = ("docker_engine", "docker_access", "flask_app")
 
 
-def _input_errors(tmp_path, extra_vars):
+def _input_errors(tmp_path, extra_vars, roles=ALL_ROLES):
     (tmp_path / "vars.json").write_text(json.dumps(extra_vars))
-    (tmp_path / "play.yml").write_text(ROLES_PLAY)
+    listed = "\n    ".join(f"- {{role: dockerlab.docker.{role}, when: false}}" for role in roles)
+    (tmp_path / "play.yml").write_text(ROLES_PLAY.replace("ROLES", listed))
     args = ["-i", "localhost,", "-c", "local", "--check", "-e", f"@{tmp_path / 'vars.json'}"]
     done = ansible_cli.run("ansible-playbook", [*args, str(tmp_path / "play.yml")], temp=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -194,37 +297,38 @@ def test_each_role_gives_its_variables_to_its_filter(tmp_path):
     errors = _input_errors(
         tmp_path,
         {
-            # What docker_engine's read registers; docker_access needs it.
-            "_docker_engine_host_read": {"skipped": True},
             "docker_engine_log_opts": {"max-file": 3},
             "docker_access_tcp_port": 70000,
             "docker_access_tcp_address": "not an address!",
             "flask_app_bind_address": "nowhere",
         },
     )
-    assert [e.split(" must ")[0] for e in errors["engine"]] == ["docker_engine_log_opts"]
-    assert [e.split(" is ")[0] for e in errors["access"]] == [
+    assert [e.split(" must ", maxsplit=1)[0] for e in errors["engine"]] == ["docker_engine_log_opts"]
+    assert [e.split(" is ", maxsplit=1)[0] for e in errors["access"]] == [
         "docker_access_tcp_port",
         "docker_access_tcp_address",
     ]
     assert "docker_access_tcp_port is '70000'" in errors["access"][0]
-    assert [e.split(" is ")[0] for e in errors["flask"]] == ["flask_app_bind_address"]
+    assert [e.split(" is ", maxsplit=1)[0] for e in errors["flask"]] == ["flask_app_bind_address"]
+
+
+def test_the_roles_defaults_are_fine_together(tmp_path):
+    errors = _input_errors(tmp_path, {})
+    assert (errors["engine"], errors["access"], errors["flask"]) == ([], [], [])
+    # docker_engine is in the play's roles (loaded, though skipped): docker_access finds it there.
+    assert set(errors["roles"]) == {f"dockerlab.docker.{role}" for role in ALL_ROLES}
 
 
 def test_docker_access_without_docker_engine_in_the_play_is_named(tmp_path):
-    errors = _input_errors(tmp_path, {})
-    assert errors["engine"] == []
+    errors = _input_errors(tmp_path, {}, roles=("docker_access", "flask_app"))
+    assert errors["engine"] is None  # not in the play
     assert errors["flask"] == []
-    assert len(errors["access"]) == 1
-    assert errors["access"][0].startswith(
-        "docker_access needs the docker_engine role earlier in the same play"
-    )
+    assert errors["access"] == [ENGINE_MISSING]
 
 
 # ------------------------------------------- the host, as docker_host_facts read it
 
 host_errors = access_checks.host_errors
-flask_covered = flask_plan.covered
 
 
 def _host_vars(tmp_path, **changes):
@@ -284,38 +388,21 @@ def test_a_missing_ca_key_is_fine_where_nothing_trusts_the_old_ca(tmp_path, fact
     assert host_errors(facts, _host_vars(tmp_path, **changes)) == []
 
 
-COVERING = {
-    "images": {"img:1": {}},
-    "inspected": {"app": None},
-    "listening": {"1337": []},
-    "containers": [],
-}
-
-
-def test_a_read_that_asked_about_the_app_covers_it():
-    assert flask_covered(COVERING, "img:1", "app", 1337) is True
-    assert flask_covered(COVERING, "img:1", "app", "1337") is True
-
-
-@pytest.mark.parametrize(
-    "facts",
-    [
-        None,
-        {},
-        {**COVERING, "images": None},
-        {**COVERING, "images": {"img:2": {}}},
-        {**COVERING, "inspected": {"other": None}},
-        {**COVERING, "listening": {"8080": []}},
-        {**COVERING, "containers": None},
-    ],
-)
-def test_a_read_that_did_not_ask_about_the_app_does_not_cover_it(facts):
-    assert flask_covered(facts, "img:1", "app", 1337) is False
-
-
 # --------------------------------------------- docker_access's preflight, in one call
 
 checks = access_checks.access_checks
+# The role's request (its vars/main.yml): its bundle users, their ~/.docker
+# files, and the host's TLS directory and files.
+REQUEST = {
+    "users": ["student", "root"],
+    "user_files": [".docker", ".docker/ca.pem", ".docker/cert.pem", ".docker/key.pem"],
+    "files": ["/etc/docker/tls", "/etc/docker/tls/ca.pem"],
+}
+ENGINE_REQUEST = {
+    "packages": ["docker.io"],
+    "daemon_json": "/etc/docker/daemon.json",
+    "files": ["/etc/docker"],
+}
 
 
 def _check_vars(tmp_path, **changes):
@@ -323,17 +410,18 @@ def _check_vars(tmp_path, **changes):
     return {
         **ACCESS,
         **_host_vars(tmp_path),
-        "bundle_users": ["student", "root"],
-        "host_files": ["/etc/docker/tls", "/etc/docker/tls/ca.pem"],
+        "request": REQUEST,
         "reserved_keys": ["hosts", "tls", "tlsverify"],
         **changes,
     }
 
 
 def _covering_read(**daemon_json):
+    """docker_engine's read of the play, made with this role's request too."""
     read = _read()
     read["files"]["/etc/docker/tls"] = {"exists": True}
     read["daemon_json"] = {"config": daemon_json}
+    read["requested"] = merge([ENGINE_REQUEST, REQUEST], base={"daemon_json": "/etc/docker/daemon.json"})
     return read
 
 
@@ -348,17 +436,58 @@ def test_a_host_read_that_covers_the_role_and_shows_nothing_wrong_passes(tmp_pat
         "preflight_errors": [],
         "preflight_ok": True,
     }
+    # Every field is documented, and nothing else.
+    assert sorted(result) == sorted(yaml.safe_load(access_checks.RETURN)["_value"]["contains"])
 
 
 @pytest.mark.parametrize(
     "changes",
-    [{"bundle_users": ["student", "root", "alice"]}, {"host_files": ["/etc/docker/tls", "/etc/other"]}],
+    [
+        {"users": [*REQUEST["users"], "alice"]},
+        {"files": [*REQUEST["files"], "/etc/other"]},
+        {"user_files": [*REQUEST["user_files"], ".docker/extra.pem"]},
+    ],
+    ids=["a-user", "a-file", "a-user-file"],
 )
 def test_what_the_read_did_not_cover_is_read_again(tmp_path, changes):
-    result = checks(_covering_read(), _check_vars(tmp_path, **changes))
+    result = checks(_covering_read(), _check_vars(tmp_path, request={**REQUEST, **changes}))
     assert result["reread_needed"] is True
     assert result["preflight_ok"] is False
     assert result["preflight_errors"] == []
+
+
+def test_a_user_the_read_found_but_was_not_asked_for_is_read_again(tmp_path):
+    # alice is in the read's users (whoever read them), but the read was not
+    # made with a request for her: whether her bundle was read is unknown.
+    read = _covering_read()
+    read["users"]["alice"] = {"uid": 1001}
+    result = checks(read, _check_vars(tmp_path, request={**REQUEST, "users": ["student", "alice"]}))
+    assert result["reread_needed"] is True
+
+
+def test_a_read_made_without_this_roles_request_is_read_again(tmp_path):
+    read = {**_covering_read(), "requested": merge([ENGINE_REQUEST])}
+    assert checks(read, _check_vars(tmp_path))["reread_needed"] is True
+    read = {key: value for key, value in _covering_read().items() if key != "requested"}
+    assert checks(read, _check_vars(tmp_path))["reread_needed"] is True
+
+
+def test_before_any_read_the_role_reads_the_host(tmp_path):
+    result = checks({}, _check_vars(tmp_path))
+    assert result["input_errors"] == []
+    assert result["reread_needed"] is True
+    assert result["host_errors"] == []  # nothing to check them on yet
+    assert result["reserved_conflict"] is False
+    assert result["preflight_errors"] == []
+    assert result["preflight_ok"] is False
+
+
+def test_host_errors_are_only_looked_for_in_a_read(tmp_path):
+    # The CA key is missing on the controller; only a read says the host trusts a CA.
+    variables = _check_vars(tmp_path)
+    (tmp_path / "ca-key.pem").unlink()
+    assert checks({}, variables)["host_errors"] == []
+    assert checks(_covering_read(), variables)["host_errors"][0].startswith("The CA key")
 
 
 def test_a_reserved_key_in_daemon_json_is_a_conflict_unless_the_listener_is_off(tmp_path):
@@ -374,6 +503,34 @@ def test_the_inputs_come_first_and_need_no_read(tmp_path):
     assert result["input_errors"][0].startswith("docker_access_tcp_port is '0'")
     assert result["reread_needed"] is False
     assert result["preflight_ok"] is False
+
+
+def test_without_docker_engine_in_the_play_nothing_is_read(tmp_path):
+    result = checks(_covering_read(), _check_vars(tmp_path, role_names=["dockerlab.docker.docker_access"]))
+    assert result["input_errors"] == [ENGINE_MISSING]
+    assert (result["reread_needed"], result["host_errors"]) == (False, [])
+    assert result["preflight_errors"] == [ENGINE_MISSING]
+    assert result["preflight_ok"] is False
+
+
+@pytest.mark.parametrize(
+    ("mode", "port", "expected"),
+    [
+        ("tls", None, 2376),
+        ("tls", "", 2376),
+        ("insecure", None, 2375),
+        ("off", None, 2376),
+        ("tls", 12376, 12376),
+    ],
+)
+def test_the_port_is_the_variable_or_dockers_convention(tmp_path, mode, port, expected):
+    variables = _check_vars(
+        tmp_path,
+        docker_access_tcp=mode,
+        docker_access_tcp_port=port,
+        docker_access_insecure_acknowledged=True,
+    )
+    assert checks(_covering_read(), variables)["port"] == expected
 
 
 def test_host_errors_are_refused(tmp_path):

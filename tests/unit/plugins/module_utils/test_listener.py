@@ -14,6 +14,7 @@ from ansible_collections.dockerlab.docker.plugins.module_utils._listener import 
     INPUTS_MARK,
     RESERVED_KEYS,
     address_error,
+    command_listeners,
     daemon_flags,
     flags,
     inputs_hash,
@@ -210,6 +211,77 @@ def test_tcp_or_tls_flags(command, found):
 )
 def test_daemon_flags(argv, expected):
     assert daemon_flags(argv) == expected
+
+
+# --- command_listeners: the listeners of a command line, TLS from its flags or daemon.json ------
+
+LISTENER_ARGV = split_command(
+    f"{VENDOR_EXEC} -H tcp://0.0.0.0:2376 --tlsverify --tlscacert=/etc/docker/tls/ca.pem"
+    " --tlscert=/etc/docker/tls/server-cert.pem --tlskey=/etc/docker/tls/server-key.pem"
+)[1]
+
+
+def test_command_listeners_of_the_listeners_drop_in():
+    source = "docker.service and its drop-ins"
+    flags_found = daemon_flags(LISTENER_ARGV)
+    assert command_listeners(LISTENER_ARGV, {}, source) == [
+        {"url": "fd://", "source": source, "tls": True, "tlsverify": True, "flags": flags_found},
+        {"url": "tcp://0.0.0.0:2376", "source": source, "tls": True, "tlsverify": True, "flags": flags_found},
+    ]
+
+
+def test_command_listeners_of_the_vendor_unit_is_its_socket_without_tls():
+    assert command_listeners(split_command(VENDOR_EXEC)[1], {}, "the running dockerd") == [
+        {
+            "url": "fd://",
+            "source": "the running dockerd",
+            "tls": False,
+            "tlsverify": False,
+            "flags": {"hosts": ["fd://"], "tls": False, "tlsverify": False},
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    ("argv", "config", "tls", "tlsverify"),
+    [
+        (["dockerd", "-H", "tcp://0.0.0.0:2375"], {}, False, False),
+        (["dockerd", "-H", "tcp://0.0.0.0:2376", "--tls"], {}, True, False),
+        (["dockerd", "-H", "tcp://0.0.0.0:2376", "--tlsverify"], {}, True, True),
+        (["dockerd", "-H", "tcp://0.0.0.0:2376", "--tlsverify=false"], {}, False, False),
+        # daemon.json's settings hold for the command line's listeners too.
+        (["dockerd", "-H", "tcp://0.0.0.0:2376"], {"tls": True}, True, False),
+        (["dockerd", "-H", "tcp://0.0.0.0:2376"], {"tlsverify": True}, True, True),
+        (["dockerd", "-H", "tcp://0.0.0.0:2376", "--tls"], {"tlsverify": True}, True, True),
+        (["dockerd", "-H", "tcp://0.0.0.0:2376"], {"tls": False, "tlsverify": False}, False, False),
+        (["dockerd", "-H", "tcp://0.0.0.0:2376", "--tlsverify"], {"tlsverify": False}, True, True),
+        (["dockerd", "-H", "tcp://0.0.0.0:2375"], {"debug": True}, False, False),
+    ],
+)
+def test_command_listeners_take_tls_from_the_flags_or_daemon_json(argv, config, tls, tlsverify):
+    (found,) = command_listeners(argv, config, "src")
+    assert (found["url"], found["tls"], found["tlsverify"]) == (argv[2], tls, tlsverify)
+    assert found["flags"] == daemon_flags(argv)
+
+
+def test_command_listeners_one_per_host_in_their_order():
+    argv = ["dockerd", "-H", "unix:///var/run/docker.sock", "--host=tcp://[::1]:2376", "-H=0.0.0.0:2375"]
+    found = command_listeners(argv, {"tlsverify": True}, "unit")
+    assert [item["url"] for item in found] == [
+        "unix:///var/run/docker.sock",
+        "tcp://[::1]:2376",
+        "0.0.0.0:2375",
+    ]
+    assert {(item["source"], item["tls"], item["tlsverify"]) for item in found} == {("unit", True, True)}
+
+
+@pytest.mark.parametrize("argv", [None, [], ["dockerd"], ["dockerd", "--tlsverify"]], ids=repr)
+def test_command_listeners_of_a_command_line_without_hosts_is_empty(argv):
+    assert command_listeners(argv, {"tlsverify": True}, "unit") == []
+
+
+def test_command_listeners_leave_daemon_jsons_own_hosts_to_the_caller():
+    assert command_listeners(["dockerd"], {"hosts": ["tcp://0.0.0.0:2376"], "tlsverify": True}, "x") == []
 
 
 @pytest.mark.parametrize(

@@ -1,10 +1,13 @@
-"""plugins/module_utils/_systemd: unit file parsing, on real unit text."""
+"""plugins/module_utils/_systemd: unit file parsing, on real unit text; and
+where systemd finds units and drop-ins, and the ExecStart a unit runs after
+them, in temporary unit directories."""
 
 import pytest
 from ansible_collections.dockerlab.docker.plugins.module_utils._systemd import (
     SYSTEMD_DIR,
     UNIT_DIRS,
     dropins,
+    effective_exec_start,
     exec_start_values,
     join_command,
     parse_unit,
@@ -216,3 +219,157 @@ def test_unit_dropins_are_ordered_by_name_and_masked_by_earlier_directories(tmp_
         f"{etc}/90-c.conf",
     ]
     assert unit_dropins("other.service", dirs) == []
+
+
+# --- effective_exec_start: the command line the unit runs after its drop-ins ------------------
+
+LISTENER_EXEC = (
+    f"{DEBIAN_EXEC} -H tcp://0.0.0.0:2376 --tlsverify --tlscacert=/etc/docker/tls/ca.pem"
+    " --tlscert=/etc/docker/tls/server-cert.pem --tlskey=/etc/docker/tls/server-key.pem"
+)
+
+
+@pytest.fixture
+def units(tmp_path):
+    """Unit directories etc and lib (highest precedence first), and
+    ``write(directory, relative path, text)`` to put a file in one."""
+    dirs = tuple(_unit_dirs(tmp_path, "etc", "lib"))
+
+    def write(directory, path, text):
+        target = tmp_path / directory / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+        return str(target)
+
+    return dirs, write
+
+
+def _read_files(path):
+    with open(path, encoding="utf-8") as handle:
+        return handle.read()
+
+
+def test_the_vendor_units_exec_start_when_nothing_overrides_it(units):
+    dirs, write = units
+    write("lib", "docker.service", DEBIAN_SERVICE)
+    assert effective_exec_start("docker.service", _read_files, dirs) == DEBIAN_EXEC.split()
+
+
+def test_a_dropin_that_resets_exec_start_wins(units):
+    dirs, write = units
+    write("lib", "docker.service", DEBIAN_SERVICE)
+    write(
+        "etc",
+        "docker.service.d/dockerlab-listener.conf",
+        f"[Service]\nExecStart=\nExecStart={LISTENER_EXEC}\n",
+    )
+    assert effective_exec_start("docker.service", _read_files, dirs) == split_command(LISTENER_EXEC)[1]
+
+
+def test_a_dropin_that_sets_no_exec_start_changes_nothing(units):
+    dirs, write = units
+    write("lib", "docker.service", DEBIAN_SERVICE)
+    write("etc", "docker.service.d/10-limits.conf", "[Service]\nLimitNOFILE=1024\n")
+    assert effective_exec_start("docker.service", _read_files, dirs) == DEBIAN_EXEC.split()
+
+
+def test_the_last_dropin_by_name_wins_and_an_earlier_directory_masks_a_later_one(units):
+    dirs, write = units
+    write("lib", "docker.service", DEBIAN_SERVICE)
+    write("lib", "docker.service.d/50-a.conf", "[Service]\nExecStart=\nExecStart=/usr/sbin/dockerd --lib-a\n")
+    write("lib", "docker.service.d/90-z.conf", "[Service]\nExecStart=\nExecStart=/usr/sbin/dockerd --lib-z\n")
+    assert effective_exec_start("docker.service", _read_files, dirs) == ["/usr/sbin/dockerd", "--lib-z"]
+    # /etc's 90-z.conf masks /lib's: it sets nothing, so 50-a.conf's is left.
+    write("etc", "docker.service.d/90-z.conf", "[Service]\nLimitNOFILE=1024\n")
+    assert effective_exec_start("docker.service", _read_files, dirs) == ["/usr/sbin/dockerd", "--lib-a"]
+
+
+def test_the_unit_file_of_an_earlier_directory_is_the_one_read(units):
+    dirs, write = units
+    write("lib", "docker.service", DEBIAN_SERVICE)
+    write("etc", "docker.service", "[Service]\nExecStart=/usr/local/bin/dockerd -H unix:///run/d.sock\n")
+    assert effective_exec_start("docker.service", _read_files, dirs) == [
+        "/usr/local/bin/dockerd",
+        "-H",
+        "unix:///run/d.sock",
+    ]
+
+
+def test_the_prefix_is_left_out_and_quoting_and_continuations_are_systemds(units):
+    dirs, write = units
+    write(
+        "lib",
+        "docker.service",
+        "[Service]\nExecStart=-/usr/sbin/dockerd \\\n  --label 'a b' \\\n  -H fd://\n",
+    )
+    assert effective_exec_start("docker.service", _read_files, dirs) == [
+        "/usr/sbin/dockerd",
+        "--label",
+        "a b",
+        "-H",
+        "fd://",
+    ]
+
+
+def test_a_unit_not_installed_runs_nothing_whatever_its_dropins_say(units):
+    dirs, write = units
+    write(
+        "etc",
+        "docker.service.d/dockerlab-listener.conf",
+        f"[Service]\nExecStart=\nExecStart={LISTENER_EXEC}\n",
+    )
+    assert effective_exec_start("docker.service", _read_files, dirs) is None
+
+
+@pytest.mark.parametrize(
+    ("unit", "dropin"),
+    [
+        ("[Service]\nType=notify\n", None),
+        (DEBIAN_SERVICE, "[Service]\nExecStart=\n"),
+        ("[Unit]\nExecStart=/usr/sbin/dockerd\n", None),
+        ("", None),
+    ],
+    ids=["no-exec-start", "reset-by-a-dropin", "outside-service", "empty-unit"],
+)
+def test_a_unit_that_sets_no_exec_start_is_none(units, unit, dropin):
+    dirs, write = units
+    write("lib", "docker.service", unit)
+    if dropin is not None:
+        write("etc", "docker.service.d/override.conf", dropin)
+    assert effective_exec_start("docker.service", _read_files, dirs) is None
+
+
+def test_the_text_comes_from_read_in_systemds_order(units):
+    # The files are found on disk; their text is what ``read`` says.
+    dirs, write = units
+    vendor = write("lib", "docker.service", "[Service]\nExecStart=/on/disk\n")
+    late = write("lib", "docker.service.d/90-late.conf", "")
+    early = write("etc", "docker.service.d/10-early.conf", "")
+    texts = {
+        vendor: DEBIAN_SERVICE,
+        early: "[Service]\nExecStart=\nExecStart=/usr/sbin/dockerd --early\n",
+        late: "[Service]\nExecStart=\nExecStart=/usr/sbin/dockerd --late\n",
+    }
+    asked = []
+
+    def read(path):
+        asked.append(path)
+        return texts.get(path)
+
+    assert effective_exec_start("docker.service", read, dirs) == ["/usr/sbin/dockerd", "--late"]
+    assert asked == [vendor, early, late]
+
+
+def test_a_file_read_gives_no_text_for_counts_as_empty(units):
+    dirs, write = units
+    vendor = write("lib", "docker.service", DEBIAN_SERVICE)
+    write("etc", "docker.service.d/override.conf", "")
+    assert effective_exec_start("docker.service", {vendor: DEBIAN_SERVICE}.get, dirs) == DEBIAN_EXEC.split()
+    assert effective_exec_start("docker.service", lambda path: None, dirs) is None
+
+
+def test_the_default_search_path_is_systemds(monkeypatch):
+    seen = []
+    monkeypatch.setattr("os.path.isfile", lambda path: seen.append(path) or False)
+    assert effective_exec_start("dockerlab-no-such.service", lambda path: "") is None
+    assert seen == [f"{directory}/dockerlab-no-such.service" for directory in UNIT_DIRS]

@@ -9,6 +9,10 @@ the daemon starts (unknown keys are refused), when it answers, and writes the
 daemon's error to the fake journal. Everything the module does between the
 restart and its result (waiting, rollback from the real stash, the second
 restart, the messages) runs for real.
+
+The TLS listener the module finds in the unit (unit_tls_listener) is read
+from a unit and drop-ins in temporary unit directories: the vendor unit as
+Debian packages it, and the drop-in the real docker_daemon_listener writes.
 """
 
 import json
@@ -19,13 +23,21 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
-from ansible_collections.dockerlab.docker.plugins.module_utils._files import Stash
-from ansible_collections.dockerlab.docker.plugins.modules import docker_daemon_config, docker_daemon_restart
+from ansible_collections.dockerlab.docker.plugins.module_utils import _systemd
+from ansible_collections.dockerlab.docker.plugins.module_utils._daemon_json import DEFAULT_PATH
+from ansible_collections.dockerlab.docker.plugins.module_utils._files import Stash, read_text
+from ansible_collections.dockerlab.docker.plugins.modules import (
+    docker_daemon_config,
+    docker_daemon_listener,
+    docker_daemon_restart,
+)
 from ansible_collections.dockerlab.docker.plugins.modules.docker_daemon_restart import (
     error_lines,
     is_unit_file,
+    unit_tls_listener,
 )
 
 UNIT = "dockerlab-test.service"  # never a real unit, should a real systemctl be reached
@@ -591,3 +603,441 @@ def test_a_daemon_without_a_bridge_before_is_not_asked_for_one(restart, configur
     result = restart()
     assert (result["changed"], result["rolled_back"]) == (True, False)
     assert "failed" not in result
+
+
+# --------------------------------------------- the restarted fact and tls_listener
+
+
+RESTARTED = {"dockerlab_daemon_restarted": True}
+
+
+def test_a_restart_says_so_in_a_fact_and_waits_for_no_tls_listener_by_default(restart, configure, daemon):
+    configure({"debug": True})
+    result = restart()
+    assert result["ansible_facts"] == RESTARTED
+    # The unit is not installed (not in the search path): no listener of its own.
+    assert result["tls_listener"] == ""
+
+
+def test_a_refused_configuration_rolled_back_says_the_daemon_restarted(restart, configure, daemon):
+    configure({"bogus": True})
+    result = restart()
+    assert (result["failed"], result["rolled_back"]) == (True, True)
+    assert result["ansible_facts"] == RESTARTED
+
+
+def test_a_failed_restart_with_nothing_to_roll_back_says_the_daemon_restarted(restart, daemon):
+    daemon.config.write_text('{"bogus": true}\n')
+    result = restart()
+    assert (result["failed"], result["rolled_back"]) == (True, False)
+    assert result["ansible_facts"] == RESTARTED
+
+
+def test_a_rollback_that_does_not_help_says_the_daemon_restarted(restart, daemon, stash_dir):
+    daemon.config.write_text('{"bogus": "before"}\n')
+    Stash(str(stash_dir)).save(str(daemon.config))
+    daemon.config.write_text('{"bogus": "after"}\n')
+    result = restart()
+    assert "did not come back with the previous one either" in result["msg"]
+    assert result["ansible_facts"] == RESTARTED
+
+
+def test_starting_a_daemon_that_was_not_active_says_it_restarted(restart, daemon):
+    daemon.behave(active="failed")
+    result = restart(state="started")
+    assert result["restarted"] is True
+    assert result["ansible_facts"] == RESTARTED
+
+
+@pytest.mark.parametrize(
+    ("args", "behaviour"),
+    [
+        ({"only_if_pending": True}, {}),
+        ({"state": "started"}, {"active": "active"}),
+    ],
+    ids=["nothing-pending", "already-active"],
+)
+def test_no_restart_sets_no_fact(restart, daemon, args, behaviour):
+    daemon.behave(**behaviour)
+    result = restart(**args)
+    assert result["restarted"] is False
+    assert "ansible_facts" not in result
+    assert result["tls_listener"] == ""
+
+
+@pytest.mark.parametrize("args", [{}, {"state": "started"}], ids=["restarted", "started"])
+def test_check_mode_sets_no_fact(restart, configure, daemon, args):
+    configure({"debug": True})
+    daemon.behave(active="failed")
+    result = restart(check_mode=True, **args)
+    assert (result["changed"], result["restarted"]) == (True, True)
+    assert "ansible_facts" not in result
+    assert result["tls_listener"] == ""
+
+
+def test_the_tls_listener_given_is_the_one_reported(restart, daemon, tls_files, tls_ping_server):
+    port = tls_ping_server()
+    tls = {"host": "localhost", "port": port, "ca_cert": tls_files.ca}
+    tls.update(cert=tls_files.client_cert, key=tls_files.client_key)
+    result = restart(tls=tls)
+    assert result["tls_listener"] == f"localhost:{port}"
+    assert result["ansible_facts"] == RESTARTED
+
+
+# ------------------------------------------------ the unit's own TLS listener
+
+VENDOR_EXEC = "/usr/sbin/dockerd -H fd:// --containerd=/run/containerd/containerd.sock $DOCKER_OPTS"
+# Debian 12's docker.io unit, as packaged (the lines that matter here).
+VENDOR_UNIT = f"""\
+[Unit]
+Description=Docker Application Container Engine
+Documentation=https://docs.docker.com
+After=network-online.target docker.socket firewalld.service containerd.service
+Requires=docker.socket
+
+[Service]
+Type=notify
+EnvironmentFile=-/etc/default/docker
+ExecStart={VENDOR_EXEC}
+ExecReload=/bin/kill -s HUP $MAINPID
+Restart=on-failure
+
+[Install]
+WantedBy=multi-user.target
+"""
+BUNDLE_NAMES = ("ca.pem", "cert.pem", "key.pem")
+
+
+@pytest.fixture
+def unit(tmp_path, monkeypatch, run_module, tls_files):
+    """UNIT installed in temporary unit directories (etc, then lib, as
+    systemd searches them), where the module looks for it. ``listener(...)``
+    writes its drop-in with the real docker_daemon_listener (into the
+    stash ``stash_dir``, or a stash of its own: a drop-in written earlier);
+    ``texts()`` is every file of the unit by path."""
+    etc = tmp_path / "etc" / "systemd" / "system"
+    lib = tmp_path / "lib" / "systemd" / "system"
+    etc.mkdir(parents=True)
+    lib.mkdir(parents=True)
+    vendor = lib / UNIT
+    vendor.write_text(VENDOR_UNIT)
+    dirs = (str(etc), str(lib))
+    monkeypatch.setattr(
+        docker_daemon_restart,
+        "effective_exec_start",
+        lambda name, read: _systemd.effective_exec_start(name, read, dirs),
+    )
+
+    def listener(stash_dir=None, **args):
+        base = {
+            "unit": UNIT,
+            "systemd_dir": str(etc),
+            "vendor_unit_path": str(vendor),
+            "stash_dir": str(stash_dir or tmp_path / "listener-stash"),
+            "tls_ca_cert": tls_files.ca,
+            "tls_cert": tls_files.server_cert,
+            "tls_key": tls_files.server_key,
+        }
+        result = run_module(docker_daemon_listener, {**base, **args})
+        assert "failed" not in result, result
+        return result
+
+    def texts():
+        return {
+            path: read_text(path)
+            for path in [_systemd.unit_file(UNIT, dirs), *_systemd.unit_dropins(UNIT, dirs)]
+        }
+
+    return SimpleNamespace(etc=etc, lib=lib, vendor=vendor, dirs=dirs, listener=listener, texts=texts)
+
+
+def _bundle(directory, names=BUNDLE_NAMES):
+    """The paths of a client bundle in ``directory``, faked: as read() gives them."""
+    return {f"{directory}/{name}": f"-----BEGIN {name}-----\n" for name in names}
+
+
+def _found(bundle, host, port):
+    return {
+        "host": host,
+        "port": port,
+        "ca_cert": f"{bundle}/ca.pem",
+        "cert": f"{bundle}/cert.pem",
+        "key": f"{bundle}/key.pem",
+    }
+
+
+BUNDLE = "/root/.docker"
+
+
+def _fake_read(unit, *extra):
+    """A read of the unit's files, a client bundle in BUNDLE and ``extra`` ({path: text})."""
+    files = {**unit.texts(), **_bundle(BUNDLE)}
+    for more in extra:
+        files.update(more)
+    return files.get
+
+
+@pytest.mark.parametrize(
+    ("address", "host"),
+    [
+        ("0.0.0.0", "127.0.0.1"),  # noqa: S104 - a listener's address, nothing binds here
+        ("::", "127.0.0.1"),
+        ("127.0.0.1", "127.0.0.1"),
+        ("192.0.2.7", "192.0.2.7"),
+        ("::1", "::1"),
+        ("[::1]", "::1"),
+        ("fd00::7", "fd00::7"),
+        ("docker.lab.example", "docker.lab.example"),
+    ],
+)
+def test_the_units_tls_listener_as_docker_daemon_listener_writes_it(unit, address, host):
+    written = unit.listener(mode="tls", address=address, port=2376)
+    assert f"-H {written['listen']} --tlsverify" in written["exec_start"]
+    found = unit_tls_listener(UNIT, BUNDLE, "/etc/docker/daemon.json", _fake_read(unit))
+    assert found == _found(BUNDLE, host, 2376)
+
+
+def test_the_listeners_port_is_the_one_checked(unit):
+    unit.listener(mode="tls", address="127.0.0.1", port=12376)
+    assert unit_tls_listener(UNIT, BUNDLE, read=_fake_read(unit))["port"] == 12376
+
+
+def test_the_vendor_unit_alone_has_no_tls_listener(unit):
+    assert unit_tls_listener(UNIT, BUNDLE, read=_fake_read(unit)) is None
+
+
+def test_an_insecure_listener_is_not_checked_with_tls(unit):
+    unit.listener(mode="insecure", insecure_acknowledged=True, port=2375)
+    assert "--tlsverify" not in next(text for path, text in unit.texts().items() if path.endswith(".conf"))
+    assert unit_tls_listener(UNIT, BUNDLE, read=_fake_read(unit)) is None
+
+
+def test_tlsverify_in_daemon_json_makes_a_plain_listener_a_tls_one(unit):
+    # dockerd applies daemon.json's TLS settings to the listeners of its flags.
+    unit.listener(mode="insecure", insecure_acknowledged=True, port=2375)
+    daemon_json = "/srv/docker/daemon.json"
+    read = _fake_read(unit, {daemon_json: '{"tlsverify": true}\n'})
+    assert unit_tls_listener(UNIT, BUNDLE, daemon_json, read) == _found(BUNDLE, "127.0.0.1", 2375)
+    read = _fake_read(unit, {daemon_json: '{"tls": true}\n'})  # without verification: not dockerlab's
+    assert unit_tls_listener(UNIT, BUNDLE, daemon_json, read) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [None, "", '{"tlsverify": tru', "[]", '"tlsverify"', '{"tlsverify": false}'],
+    ids=["missing", "empty", "invalid", "list", "string", "false"],
+)
+def test_a_daemon_json_that_says_nothing_usable_leaves_the_flags_to_decide(unit, text):
+    unit.listener(mode="tls", address="127.0.0.1", port=2376)
+    read = _fake_read(unit, {DEFAULT_PATH: text})
+    assert unit_tls_listener(UNIT, BUNDLE, read=read) == _found(BUNDLE, "127.0.0.1", 2376)
+    unit.listener(mode="insecure", insecure_acknowledged=True, port=2375)
+    assert unit_tls_listener(UNIT, BUNDLE, read=_fake_read(unit, {DEFAULT_PATH: text})) is None
+
+
+@pytest.mark.parametrize(
+    "present",
+    [(), ("ca.pem",), ("cert.pem", "key.pem"), ("ca.pem", "cert.pem"), ("ca.pem", "key.pem")],
+    ids=["none", "ca-only", "no-ca", "no-key", "no-cert"],
+)
+def test_an_incomplete_bundle_checks_no_listener(unit, present):
+    unit.listener(mode="tls", address="127.0.0.1", port=2376)
+    files = {**unit.texts(), **_bundle("/home/student/.docker", present)}
+    assert unit_tls_listener(UNIT, "/home/student/.docker", read=files.get) is None
+
+
+@pytest.mark.parametrize("bundle", ["", None])
+def test_no_bundle_checks_no_listener(unit, bundle):
+    unit.listener(mode="tls", address="127.0.0.1", port=2376)
+    asked = []
+    read = _fake_read(unit)
+    assert unit_tls_listener(UNIT, bundle, read=lambda path: asked.append(path) or read(path)) is None
+    assert asked == []  # not even the unit is read
+
+
+def test_the_bundle_is_the_one_named(unit):
+    unit.listener(mode="tls", address="127.0.0.1", port=2376)
+    files = {**unit.texts(), **_bundle("/etc/dockerlab/admin")}
+    assert unit_tls_listener(UNIT, "/etc/dockerlab/admin", read=files.get) == _found(
+        "/etc/dockerlab/admin", "127.0.0.1", 2376
+    )
+    assert unit_tls_listener(UNIT, BUNDLE, read=files.get) is None
+
+
+def test_a_unit_that_is_not_installed_has_no_listener(unit):
+    assert unit_tls_listener("dockerlab-no-such.service", BUNDLE, read=_fake_read(unit)) is None
+
+
+@pytest.mark.parametrize(
+    ("exec_start", "expected"),
+    [
+        # The first TCP listener with TLS, after the Unix ones.
+        (
+            "/usr/sbin/dockerd -H unix:///var/run/docker.sock -H tcp://10.0.0.5:2376 -H tcp://0.0.0.0:2377"
+            " --tlsverify",
+            ("10.0.0.5", 2376),
+        ),
+        ("/usr/sbin/dockerd -H fd:// --host=tcp://[::]:2376 --tlsverify", ("127.0.0.1", 2376)),
+        ("/usr/sbin/dockerd -H fd:// -H=0.0.0.0:2376 --tlsverify", ("127.0.0.1", 2376)),
+        # dockerd's own default port for a TCP host without one.
+        ("/usr/sbin/dockerd -H tcp://127.0.0.1 --tlsverify", ("127.0.0.1", 2375)),
+        ("/usr/sbin/dockerd -H tcp://:2376 --tlsverify", ("localhost", 2376)),
+        ("/usr/sbin/dockerd -H tcp://127.0.0.1:docker --tlsverify", None),
+        ("/usr/sbin/dockerd -H tcp://0.0.0.0:2376 --tls", None),
+        ("/usr/sbin/dockerd -H tcp://0.0.0.0:2376 --tlsverify=false", None),
+        ("/usr/sbin/dockerd -H fd:// -H unix:///run/other.sock --tlsverify", None),
+    ],
+    ids=["first-tcp", "ipv6-wildcard", "no-scheme", "no-port", "no-host", "named-port", "tls-only",
+         "verify-false", "no-tcp"],
+)  # fmt: skip
+def test_the_listener_of_a_dropin_written_by_hand(unit, exec_start, expected):
+    dropin = unit.etc / f"{UNIT}.d" / "50-mine.conf"
+    dropin.parent.mkdir(parents=True)
+    dropin.write_text(f"[Service]\nExecStart=\nExecStart={exec_start}\n")
+    found = unit_tls_listener(UNIT, BUNDLE, read=_fake_read(unit))
+    assert found == (_found(BUNDLE, *expected) if expected else None)
+
+
+def test_a_later_dropin_that_drops_the_listener_wins(unit):
+    unit.listener(mode="tls", address="127.0.0.1", port=2376)
+    dropin = unit.etc / f"{UNIT}.d" / "zz-plain.conf"
+    dropin.write_text(f"[Service]\nExecStart=\nExecStart={VENDOR_EXEC}\n")
+    assert unit_tls_listener(UNIT, BUNDLE, read=_fake_read(unit)) is None
+
+
+def test_the_files_are_read_from_disk_by_default(unit, tmp_path):
+    unit.listener(mode="tls", address="0.0.0.0", port=2376)  # noqa: S104 - the listener's address
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    for name, text in _bundle(bundle).items():
+        Path(name).write_text(text)
+    daemon_json = tmp_path / "daemon.json"
+    assert unit_tls_listener(UNIT, str(bundle), str(daemon_json)) == _found(bundle, "127.0.0.1", 2376)
+    (bundle / "key.pem").unlink()
+    assert unit_tls_listener(UNIT, str(bundle), str(daemon_json)) is None
+
+
+# ------------------------------------ through the module: the unit's listener waited for
+
+
+@pytest.fixture
+def client_bundle(tmp_path, tls_files):
+    """A client bundle as docker_access installs one (root's ~/.docker)."""
+    bundle = tmp_path / "root" / ".docker"
+    bundle.mkdir(parents=True)
+    for name, source in (
+        ("ca.pem", tls_files.ca),
+        ("cert.pem", tls_files.client_cert),
+        ("key.pem", tls_files.client_key),
+    ):
+        shutil.copy(source, bundle / name)
+    return bundle
+
+
+def test_the_units_tls_listener_is_waited_for_with_the_bundle(
+    restart, daemon, unit, client_bundle, tls_ping_server, stash_dir
+):
+    port = tls_ping_server()
+    # The listener's drop-in just written (pending in the stash): the one
+    # the restart brings up is the one checked, after the reload.
+    unit.listener(stash_dir=stash_dir, mode="tls", address="0.0.0.0", port=port)  # noqa: S104
+    result = restart(tls_bundle=str(client_bundle))
+    assert "failed" not in result, result
+    assert (result["changed"], result["daemon_reload"], result["rolled_back"]) == (True, True, False)
+    assert result["tls_listener"] == f"127.0.0.1:{port}"
+    assert result["ansible_facts"] == RESTARTED
+    assert Stash(str(stash_dir)).pending() == []
+
+
+def test_a_units_tls_listener_that_does_not_answer_is_rolled_back(
+    restart, daemon, unit, client_bundle, free_port, stash_dir
+):
+    dropin = unit.listener(stash_dir=stash_dir, mode="tls", address="127.0.0.1", port=free_port)["path"]
+    result = restart(tls_bundle=str(client_bundle), timeout=1)
+    assert result["failed"] is True
+    assert result["daemon_error"].startswith(f"TLS listener 127.0.0.1:{free_port}: ConnectionRefusedError")
+    assert result["tls_listener"] == f"127.0.0.1:{free_port}"
+    assert (result["rolled_back"], result["restored_files"]) == (True, [dropin])
+    assert not Path(dropin).exists()  # it did not exist before
+    assert "it runs again" in result["msg"]
+    assert result["ansible_facts"] == RESTARTED
+
+
+def test_the_rollback_waits_for_the_unix_socket_only(
+    restart, configure, daemon, unit, client_bundle, free_port
+):
+    # The listener was there before (not pending) and does not answer; the
+    # rolled back daemon.json cannot make it answer: the socket is the proof.
+    unit.listener(mode="tls", address="127.0.0.1", port=free_port)
+    before = daemon.config.read_bytes()
+    configure({"debug": True})
+    result = restart(tls_bundle=str(client_bundle), timeout=1)
+    assert result["failed"] is True
+    assert result["daemon_error"].startswith(f"TLS listener 127.0.0.1:{free_port}:")
+    assert result["rolled_back"] is True
+    assert "it runs again" in result["msg"]
+    assert "did not come back with the previous one either" not in result["msg"]
+    assert daemon.config.read_bytes() == before
+
+
+def test_the_tls_listener_given_wins_over_the_units(
+    restart, daemon, unit, client_bundle, tls_files, tls_ping_server, free_port
+):
+    unit.listener(mode="tls", address="127.0.0.1", port=free_port)
+    port = tls_ping_server()
+    tls = {"host": "localhost", "port": port, "ca_cert": tls_files.ca}
+    tls.update(cert=tls_files.client_cert, key=tls_files.client_key)
+    result = restart(tls=tls, tls_bundle=str(client_bundle), timeout=1)
+    assert "failed" not in result, result
+    assert result["tls_listener"] == f"localhost:{port}"
+
+
+@pytest.mark.parametrize("missing", [*BUNDLE_NAMES, "bundle"])
+def test_without_a_complete_bundle_only_the_socket_is_waited_for(
+    restart, daemon, unit, client_bundle, free_port, missing
+):
+    unit.listener(mode="tls", address="127.0.0.1", port=free_port)
+    if missing == "bundle":
+        shutil.rmtree(client_bundle)
+    else:
+        (client_bundle / missing).unlink()
+    result = restart(tls_bundle=str(client_bundle), timeout=1)
+    assert "failed" not in result, result
+    assert result["tls_listener"] == ""
+    assert result["ansible_facts"] == RESTARTED
+
+
+def test_an_empty_tls_bundle_turns_the_check_of_the_units_listener_off(
+    restart, daemon, unit, client_bundle, free_port
+):
+    unit.listener(mode="tls", address="127.0.0.1", port=free_port)
+    assert restart(tls_bundle=str(client_bundle), timeout=1)["failed"] is True
+    result = restart(tls_bundle="", timeout=1)
+    assert "failed" not in result, result
+    assert result["tls_listener"] == ""
+
+
+def test_an_insecure_listener_is_not_waited_for_with_tls(restart, daemon, unit, client_bundle, free_port):
+    unit.listener(mode="insecure", insecure_acknowledged=True, port=free_port)
+    result = restart(tls_bundle=str(client_bundle), timeout=1)
+    assert "failed" not in result, result
+    assert result["tls_listener"] == ""
+
+
+def test_the_default_bundle_is_roots(monkeypatch, restart, daemon):
+    seen = []
+    monkeypatch.setattr(
+        docker_daemon_restart,
+        "unit_tls_listener",
+        lambda name, bundle: seen.append((name, bundle)),
+    )
+    assert restart()["tls_listener"] == ""
+    assert seen == [(UNIT, "/root/.docker")]
+
+
+def test_check_mode_looks_for_no_listener(monkeypatch, restart, configure, daemon):
+    seen = []
+    monkeypatch.setattr(docker_daemon_restart, "unit_tls_listener", lambda *args: seen.append(args))
+    configure({"debug": True})
+    assert restart(check_mode=True)["tls_listener"] == ""
+    assert seen == []

@@ -18,6 +18,7 @@ import threading
 import pytest
 from ansible_collections.dockerlab.docker.plugins.module_utils import _systemd
 from ansible_collections.dockerlab.docker.plugins.module_utils._files import Stash
+from ansible_collections.dockerlab.docker.plugins.module_utils._host_read import covers
 from ansible_collections.dockerlab.docker.plugins.modules import docker_host_facts
 from ansible_collections.dockerlab.docker.plugins.modules.docker_host_facts import (
     addresses,
@@ -637,8 +638,10 @@ def _ip_json():
 
 
 def facts_of(result, name="dockerlab"):
+    """The read's fact, checked to come with dockerlab_daemon_restarted false."""
     assert result["changed"] is False
-    assert list(result["ansible_facts"]) == [name]
+    assert sorted(result["ansible_facts"]) == sorted([name, "dockerlab_daemon_restarted"])
+    assert result["ansible_facts"]["dockerlab_daemon_restarted"] is False
     return result["ansible_facts"][name]
 
 
@@ -682,6 +685,18 @@ def test_reports_the_host_read_only(run, paths, tmp_path):
         "inspected",
         "listening",
         "proc_sys_writable",
+        "requested",
+    }
+    assert facts["requested"] == {
+        "packages": ["dpkg", "dockerlab-no-such-package"],
+        "users": ["root", "dockerlab-no-such-user"],
+        "user_files": [".", ".dockerlab-no-such-dir/cert.pem"],
+        "files": [str(tls), str(ca), str(tls / "cert.pem")],
+        "images": [],
+        "inspect": [],
+        "ports": [],
+        "containers": False,
+        "daemon_json": str(daemon_json),
     }
     assert facts["packages"]["dockerlab-no-such-package"] is None
     assert facts["packages"]["dpkg"]  # Debian 12: dpkg is always installed
@@ -1099,6 +1114,174 @@ def test_images_and_inspected_are_read_in_check_mode_too(run, engine):
     assert checked == run(**args)
     assert facts_of(checked)["images"][FLASK_IMAGE]["registry_digest"] == FLASK_DIGEST
     assert facts_of(checked)["inspected"]["flaskapp"]["status"] == "running"
+
+
+# ------------------------------------------------- requests: one read for every role
+
+
+def test_requests_are_read_with_the_options_each_entry_once_in_order(run, engine, paths, tmp_path, free_port):
+    server = engine(routes=CURRENT)
+    first, second, third = (tmp_path / name for name in ("first", "second", "third"))
+    first.write_text("1\n")
+    pinned = f"localhost:5000/dockerlab/flask@{FLASK_DIGEST}"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        facts = facts_of(
+            run(
+                users=["root"],
+                files=[str(first)],
+                images=[FLASK_IMAGE],
+                requests=[
+                    # docker_access's and flask_app's, as their vars template them.
+                    {
+                        "users": ["dockerlab-no-such-user", "root"],
+                        "user_files": [".docker"],
+                        "files": [str(second), str(first)],
+                    },
+                    {"images": [FLASK_IMAGE, pinned], "inspect": ["flaskapp"], "ports": [str(port)]},
+                    {"files": [str(third)], "ports": [free_port, port], "images": [pinned]},
+                ],
+            )
+        )
+    assert facts["requested"] == {
+        "packages": [],
+        "users": ["root", "dockerlab-no-such-user"],
+        "user_files": [".docker"],
+        "files": [str(first), str(second), str(third)],
+        "images": [FLASK_IMAGE, pinned],
+        "inspect": ["flaskapp"],
+        "ports": [port, free_port],
+        "containers": False,
+        "daemon_json": str(paths["daemon_json"]),
+    }
+    assert list(facts["users"]) == ["root", "dockerlab-no-such-user"]
+    assert facts["users"]["dockerlab-no-such-user"] is None
+    # A request's user_files are read for the options' users too.
+    assert list(facts["users"]["root"]["files"]) == [".docker"]
+    assert list(facts["files"]) == [str(first), str(second), str(third)]
+    assert facts["files"][str(first)]["exists"] is True
+    assert facts["files"][str(second)] == {"exists": False}
+    assert list(facts["images"]) == [FLASK_IMAGE, pinned]
+    assert facts["inspected"]["flaskapp"]["status"] == "running"
+    assert sorted(facts["listening"]) == sorted([str(port), str(free_port)])
+    assert facts["listening"][str(port)][0]["pid"] == os.getpid()
+    assert facts["listening"][str(free_port)] == []
+    # Each image and container asked for once, though several asked for it.
+    assert server.paths == [
+        f"/images/{FLASK_IMAGE}/json",
+        f"/distribution/{FLASK_IMAGE}/json",
+        f"/images/{pinned}/json",
+        f"/distribution/{pinned}/json",
+        "/containers/flaskapp/json",
+    ]
+
+
+def test_the_read_covers_each_request_it_was_made_with(run, paths):
+    requests = [
+        {"packages": ["dpkg"], "files": ["/etc/hostname"], "daemon_json": str(paths["daemon_json"])},
+        {"users": ["root"], "user_files": [".docker/ca.pem"]},
+        {"containers": True, "ports": ["1337"]},
+    ]
+    facts = facts_of(run(requests=requests))
+    for request in requests:
+        assert covers(facts, request) is True
+    assert covers(facts, {"users": ["nobody"]}) is False
+
+
+def test_entries_of_the_wrong_type_in_a_request_are_neither_read_nor_requested(run, engine, paths):
+    server = engine(routes=CURRENT)
+    facts = facts_of(
+        run(
+            requests=[
+                {
+                    "users": [7, None, "", "root", ["student"]],
+                    "user_files": [True, ".docker"],
+                    "files": "/etc/hostname",  # not a list: nothing
+                    "packages": [{"name": "dpkg"}, "dpkg"],
+                    "images": [None, 1],
+                    "inspect": [""],
+                    "ports": ["http", 0, 70000, True, "-1", 1.5],
+                    "containers": "yes",  # only true asks
+                    "volumes": ["/srv"],  # no option of the module
+                }
+            ]
+        )
+    )
+    assert facts["requested"] == {
+        "packages": ["dpkg"],
+        "users": ["root"],
+        "user_files": [".docker"],
+        "files": [],
+        "images": [],
+        "inspect": [],
+        "ports": [],
+        "containers": False,
+        "daemon_json": str(paths["daemon_json"]),
+    }
+    assert list(facts["users"]) == ["root"]
+    assert list(facts["packages"]) == ["dpkg"]
+    assert (facts["files"], facts["images"], facts["inspected"], facts["listening"]) == ({}, {}, {}, {})
+    assert facts["containers"] is None
+    assert server.paths == []
+
+
+def test_containers_asked_for_by_a_request_are_listed(run, engine):
+    server = engine()
+    facts = facts_of(run(requests=[{"files": []}, {"containers": True}]))
+    assert facts["requested"]["containers"] is True
+    assert [c["name"] for c in facts["containers"]] == ["flaskapp", "dockerlab-registry"]
+    assert server.paths == ["/containers/json?all=1"]
+
+
+def test_the_options_daemon_json_is_the_one_read_and_requested(run, paths):
+    # The option always names one (its default, /etc/docker/daemon.json): a
+    # request's own is not read instead.
+    paths["daemon_json"].write_text('{"debug": true}\n')
+    facts = facts_of(run(requests=[{"daemon_json": "/dockerlab/no/such/daemon.json"}]))
+    assert facts["requested"]["daemon_json"] == str(paths["daemon_json"])
+    assert facts["daemon_json"]["config"] == {"debug": True}
+
+
+def test_no_requests_is_a_read_of_the_options(run, paths):
+    assert (
+        facts_of(run(users=["root"]))["requested"] == facts_of(run(users=["root"], requests=[]))["requested"]
+    )
+    assert facts_of(run())["requested"] == {
+        "packages": [],
+        "users": [],
+        "user_files": [],
+        "files": [],
+        "images": [],
+        "inspect": [],
+        "ports": [],
+        "containers": False,
+        "daemon_json": str(paths["daemon_json"]),
+    }
+
+
+def test_requests_are_read_in_check_mode_too(run, engine):
+    engine(routes=CURRENT)
+    args = {
+        "requests": [
+            {"users": ["root"], "user_files": [".docker"]},
+            {"images": [FLASK_IMAGE], "inspect": ["flaskapp"], "containers": True, "ports": ["1337"]},
+        ]
+    }
+    checked = run(check_mode=True, **args)
+    assert checked == run(**args)
+    facts = facts_of(checked)
+    assert facts["requested"]["users"] == ["root"]
+    assert facts["requested"]["ports"] == [1337]
+    assert facts["containers"][0]["name"] == "flaskapp"
+    assert facts["images"][FLASK_IMAGE]["id"] == FLASK_IMAGE_ID
+
+
+def test_the_read_says_the_daemon_has_not_restarted_since(run):
+    result = run(requests=[{"containers": True}])
+    assert result["ansible_facts"]["dockerlab_daemon_restarted"] is False
+    assert facts_of(result, "dockerlab")["requested"]["containers"] is True
 
 
 def test_addresses_leave_out_dockers_own_bridges():
