@@ -14,8 +14,10 @@ keeps the version the daemon last ran with.
 """
 
 import base64
+import grp
 import json
 import os
+import pwd
 import tempfile
 
 DEFAULT_STASH_DIR = "/var/lib/dockerlab/rollback"
@@ -29,6 +31,20 @@ def read_text(path):
             return handle.read()
     except FileNotFoundError:
         return None
+
+
+def owner_names(st):
+    """(user, group) names owning a stat result; the ids as text where the
+    host has no name for them."""
+    try:
+        user = pwd.getpwuid(st.st_uid).pw_name
+    except KeyError:
+        user = str(st.st_uid)
+    try:
+        group = grp.getgrgid(st.st_gid).gr_name
+    except KeyError:
+        group = str(st.st_gid)
+    return user, group
 
 
 def write_atomic(path, content, mode=0o644, uid=None, gid=None):

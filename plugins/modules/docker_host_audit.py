@@ -143,7 +143,7 @@ from ansible_collections.dockerlab.docker.plugins.module_utils._api import (
     request,
 )
 from ansible_collections.dockerlab.docker.plugins.module_utils._daemon_json import DEFAULT_PATH, parse
-from ansible_collections.dockerlab.docker.plugins.module_utils._files import read_text
+from ansible_collections.dockerlab.docker.plugins.module_utils._files import owner_names, read_text
 from ansible_collections.dockerlab.docker.plugins.module_utils._listener import (
     command_listeners,
     is_loopback,
@@ -511,14 +511,7 @@ def mode_findings(path, st, owner, group, max_mode, fid, cis, severity="medium",
     """Findings when ``path`` is owned by someone else or has bits beyond ``max_mode``."""
     found = []
     label = label or path
-    try:
-        user = pwd.getpwuid(st.st_uid).pw_name
-    except KeyError:
-        user = str(st.st_uid)
-    try:
-        grp_name = grp.getgrgid(st.st_gid).gr_name
-    except KeyError:
-        grp_name = str(st.st_gid)
+    user, grp_name = owner_names(st)
     mode = stat.S_IMODE(st.st_mode)
     if user != owner or (group is not None and grp_name != group):
         want = f"{owner}:{group}" if group else owner

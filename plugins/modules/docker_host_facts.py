@@ -241,6 +241,7 @@ from ansible_collections.dockerlab.docker.plugins.module_utils._daemon_json impo
 from ansible_collections.dockerlab.docker.plugins.module_utils._files import (
     DEFAULT_STASH_DIR,
     Stash,
+    owner_names,
     read_text,
 )
 from ansible_collections.dockerlab.docker.plugins.module_utils._host_read import (
@@ -323,14 +324,7 @@ def file_state(path):
             state["inputs"] = inputs_mark(path)
         except OSError:
             state["sha256"] = None
-    try:
-        owner = pwd.getpwuid(st.st_uid).pw_name
-    except KeyError:
-        owner = str(st.st_uid)
-    try:
-        group = grp.getgrgid(st.st_gid).gr_name
-    except KeyError:
-        group = str(st.st_gid)
+    owner, group = owner_names(st)
     state.update(mode=f"{st.st_mode & 0o7777:04o}", owner=owner, group=group, uid=st.st_uid, gid=st.st_gid)
     return state
 

@@ -1,11 +1,19 @@
-"""plugins/module_utils/_files: atomic writes and the rollback stash, on real files."""
+"""plugins/module_utils/_files: atomic writes, the rollback stash and file
+owners, on real files."""
 
 import base64
+import grp
 import json
 import os
+import pwd
 
 import pytest
-from ansible_collections.dockerlab.docker.plugins.module_utils._files import Stash, read_text, write_atomic
+from ansible_collections.dockerlab.docker.plugins.module_utils._files import (
+    Stash,
+    owner_names,
+    read_text,
+    write_atomic,
+)
 
 
 def mode_of(path):
@@ -208,3 +216,12 @@ def test_the_manifest_is_json_keyed_by_path(tmp_path):
     stash.save(str(tmp_path / "x"))
     with open(stash.manifest, encoding="utf-8") as handle:
         assert json.load(handle) == {str(tmp_path / "x"): {"existed": False}}
+
+
+def test_owner_names_are_the_hosts_names_or_the_ids(tmp_path):
+    path = tmp_path / "f"
+    path.write_text("x")
+    st = os.stat(path)
+    assert owner_names(st) == (pwd.getpwuid(st.st_uid).pw_name, grp.getgrgid(st.st_gid).gr_name)
+    nobody = os.stat_result((0o100644, 0, 0, 1, 4242424, 4242425, 1, 0, 0, 0))
+    assert owner_names(nobody) == ("4242424", "4242425")
