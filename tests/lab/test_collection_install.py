@@ -9,14 +9,13 @@ This needs the lab's Docker engine, images and registry, which `make test`
 sets up before it runs these; it is skipped where no engine answers.
 """
 
-import json
 import os
 import re
 import subprocess
 from pathlib import Path
 
 import pytest
-from labtools import BIN, ROOT, docker, engine_has
+from labtools import BIN, ROOT, create_lab_host, docker, engine_has, remove_lab_host
 
 pytestmark = pytest.mark.skipif(
     not engine_has("dockerlab/labhost:bookworm"),
@@ -120,35 +119,8 @@ def test_the_collection_playbooks_are_found_by_name(user):
 def converged(user, tmp_path_factory):
     """A fresh lab host with the lab user, converged twice by the user's
     playbook; the host and its volume are removed afterwards."""
-    setup = tmp_path_factory.mktemp("setup")
-    playbook = setup / "lab_host.yml"
-    playbook.write_text(
-        "- hosts: localhost\n"
-        "  connection: local\n"
-        "  gather_facts: false\n"
-        "  tasks:\n"
-        f"    - ansible.builtin.include_tasks: {ROOT}/tests/lab/tasks/network.yml\n"
-        f"    - ansible.builtin.include_tasks: {ROOT}/tests/lab/tasks/lab_host.yml\n"
-    )
-    lab = json.dumps(
-        {
-            "lab_network": "dockerlab",
-            "lab_host_name": HOST,
-            "lab_host_image": "dockerlab/labhost:bookworm",
-            "lab_host_role": "test-labhost",
-            "ansible_python_interpreter": str(BIN / "python"),
-        }
-    )
-    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
     try:
-        made = subprocess.run(
-            [str(BIN / "ansible-playbook"), "-i", "localhost,", str(playbook), "-e", lab],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=300,
-            check=False,
-        )
+        made = create_lab_host(tmp_path_factory.mktemp("setup"), HOST, "dockerlab/labhost:bookworm")
         assert made.returncode == 0, made.stdout + made.stderr
         docker("exec", HOST, "useradd", "--create-home", "--shell", "/bin/bash", "student")
         inventory = user.work / "hosts.yml"
@@ -167,8 +139,7 @@ def converged(user, tmp_path_factory):
         runs = [user("ansible-playbook", "-i", "hosts.yml", "docker.yml") for _run in range(2)]
         yield runs
     finally:
-        docker("rm", "-f", "-v", HOST, check=False)
-        docker("volume", "rm", f"{HOST}-docker", check=False)
+        remove_lab_host(HOST)
 
 
 def recap(run):
