@@ -2,13 +2,17 @@
 from the tarball into an empty collections path, and used from a playbook
 of the user's own, in a directory outside this repository and without its
 ansible.cfg: the roles by their full names converge a real lab host, a
-second run changes nothing, the collection's own playbooks are found by
-name, and ansible-doc shows every module, filter, lookup and role.
+second run changes nothing, each role works alone where it can
+(docker_engine, docker_audit, flask_app on a host whose Docker another play
+installed) and docker_access alone is refused naming docker_engine, the
+collection's own playbooks are found by name, and ansible-doc shows every
+module, filter, lookup and role.
 
 This needs the lab's Docker engine, images and registry, which `make test`
 sets up before it runs these; it is skipped where no engine answers.
 """
 
+import json
 import os
 import re
 import subprocess
@@ -163,6 +167,69 @@ def test_a_second_run_of_the_users_playbook_changes_nothing(converged):
     second = converged[1]
     assert second.returncode == 0, second.stdout[-4000:] + second.stderr[-2000:]
     assert recap(second) == {**recap(second), "changed": 0, "failed": 0, "unreachable": 0}
+
+
+def play(*roles, **variables):
+    """A user's playbook of the given roles, with play variables."""
+    lines = ["- name: One role of the collection", "  hosts: all", "  gather_facts: false"]
+    if variables:
+        lines.append("  vars:")
+        lines += [f"    {key}: {value!r}" for key, value in variables.items()]
+    lines.append("  roles:")
+    lines += [f"    - dockerlab.docker.{role}" for role in roles]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="module")
+def alone(user, converged):
+    """Each role on its own, in a play of its own, on the converged host:
+    {case: CompletedProcess}."""
+    cases = {
+        "engine": play("docker_engine"),
+        "audit": play(
+            "docker_audit", docker_audit_fail_on="none", docker_audit_report_dir=str(user.base / "audit")
+        ),
+        "flask": play("flask_app", flask_app_name="flaskapp-alone", flask_app_host_port=1341),
+        "flask-again": play("flask_app", flask_app_name="flaskapp-alone", flask_app_host_port=1341),
+        "access": play("docker_access"),
+    }
+    runs = {}
+    for case, text in cases.items():
+        (user.work / f"{case}.yml").write_text(text)
+        runs[case] = user("ansible-playbook", "-i", "hosts.yml", f"{case}.yml")
+    return runs
+
+
+def test_docker_engine_alone_finds_the_host_as_wanted(alone):
+    run = alone["engine"]
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert recap(run)["changed"] == 0
+
+
+def test_docker_audit_alone_audits_the_host(user, alone):
+    run = alone["audit"]
+    assert run.returncode == 0, run.stdout[-3000:]
+    report = json.loads((user.base / "audit" / f"{HOST}.json").read_text())
+    assert report["host"] == HOST
+    assert report["daemon"]["reachable"] is True
+
+
+def test_flask_app_alone_reads_the_host_itself_and_runs_its_container(alone):
+    first, again = alone["flask"], alone["flask-again"]
+    assert first.returncode == 0, first.stdout[-3000:]
+    assert "Read the host in one call" in first.stdout
+    page = docker("exec", HOST, "curl", "--silent", "--max-time", "5", "http://127.0.0.1:1341/", check=False)
+    assert page.stdout.strip() == "Hello World!"
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert recap(again)["changed"] == 0
+
+
+def test_docker_access_alone_is_refused_naming_docker_engine(alone):
+    run = alone["access"]
+    assert run.returncode != 0
+    text = " ".join(run.stdout.split())
+    assert "docker_access needs the docker_engine role earlier in the same play" in text, text[-2000:]
+    assert "dockerlab.docker.docker_engine" in text
 
 
 def test_the_users_runs_used_the_installed_collection_not_this_checkout(user, converged):
