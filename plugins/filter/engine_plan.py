@@ -73,6 +73,9 @@ _value:
         - True when the fact was read with everything C(request) asks for
           (its C(requested)); the role reads the host itself otherwise.
       type: bool
+    read_needed:
+      description: True when the read does not cover C(request) and the inputs are fine (the read's when).
+      type: bool
     input_errors:
       description: One message per wrong variable, naming it and the fix; empty when there is none.
       type: list
@@ -232,7 +235,14 @@ def engine_plan(facts, variables):
         ),
     }
     wrong = input_errors(v)
-    plan = {"covered": covers(facts, v["request"]), "input_errors": wrong, "options": {}, "removed_keys": []}
+    covered = covers(facts, v["request"])
+    plan = {
+        "covered": covered,
+        "read_needed": not covered and not wrong,
+        "input_errors": wrong,
+        "options": {},
+        "removed_keys": [],
+    }
     if not wrong:
         managed = {
             "live-restore": truthy(v["docker_engine_live_restore"]),

@@ -109,6 +109,9 @@ _value:
     current:
       description: True when C(covered), there are no input errors and no C(drift) (converge's gate).
       type: bool
+    read_needed:
+      description: True when not C(covered) and there are no input errors (the read tasks' condition).
+      type: bool
     settings_hash:
       description:
         - The label that hashes the container's settings beyond image,
@@ -376,6 +379,7 @@ def flask_plan(ansible_facts, variables):
     plan["preflight_errors"] = plan["input_errors"] or plan["host_errors"]
     plan["preflight_ok"] = not plan["input_errors"] and read_covers and not plan["host_errors"]
     plan["current"] = read_covers and not plan["input_errors"] and not plan["drift"]
+    plan["read_needed"] = not read_covers and not plan["input_errors"]
     return plan
 
 

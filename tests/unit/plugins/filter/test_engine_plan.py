@@ -97,6 +97,7 @@ def test_a_converged_host_has_nothing_to_do():
     result = plan(_facts(), VARIABLES)
     assert result == {
         "covered": True,
+        "read_needed": False,
         "input_errors": [],
         "options": OPTIONS,
         "removed_keys": ["userns-remap"],
@@ -374,3 +375,10 @@ def test_packages_read_for_others_but_not_requested_are_not_missing():
 
 def test_the_filter_is_exposed():
     assert engine_plan.FilterModule().filters() == {"engine_plan": plan}
+
+
+def test_the_read_is_needed_where_it_does_not_cover_the_role_and_the_inputs_are_fine():
+    assert plan({}, VARIABLES)["read_needed"] is True
+    assert plan(_facts(), VARIABLES)["read_needed"] is False
+    wrong = {**VARIABLES, "docker_engine_restart_timeout": 0}
+    assert plan({}, wrong)["read_needed"] is False

@@ -103,6 +103,7 @@ def test_a_host_that_runs_the_container_as_wanted_has_nothing_to_do():
         "preflight_errors": [],
         "preflight_ok": True,
         "current": True,
+        "read_needed": False,
     }
     # Every field is documented, and nothing else.
     assert sorted(result) == sorted(yaml.safe_load(flask_plan.RETURN)["_value"]["contains"])
@@ -378,3 +379,11 @@ def test_the_filter_through_ansible(tmp_path, status, restarted, drift, current)
     result = plan(facts, VARIABLES)
     assert json.loads(base64.b64decode(encoded.group(1))) == result
     assert (result["drift"], result["covered"], result["current"]) == (drift, not restarted, current)
+
+
+def test_the_read_is_needed_where_it_does_not_cover_the_app_and_the_inputs_are_fine():
+    assert plan({}, VARIABLES)["read_needed"] is True
+    assert plan({"dockerlab": READ, "dockerlab_daemon_restarted": True}, VARIABLES)["read_needed"] is True
+    assert plan({"dockerlab": READ}, VARIABLES)["read_needed"] is False
+    wrong = {**VARIABLES, "flask_app_host_port": 70000}
+    assert plan({}, wrong)["read_needed"] is False
