@@ -141,8 +141,36 @@ def test_channels_play_is_rerunnable_and_reports_every_step(host):
         for step in ("1 pull", "2 list images", "3 create", "4 start", "5 get page"):
             line = f"{channel:<8} {step:<14} ok "
             assert line in result.stdout, f"{line!r} missing:\n{result.stdout[-4000:]}"
-    assert "no cert  GET /version   ok   refused" in result.stdout
+    assert "no cert  GET /version   ok   refused by the daemon: TLS alert " in result.stdout
     assert recap(result.stdout, host_name(host))["failed"] == 0
+
+
+def test_channels_skip_what_a_failed_step_needs_and_tell_a_broken_check_from_a_refusal(host):
+    """Without the CA file of the user's bundle, the TCP channel fails at its
+    first step and the steps after it are skipped, not retried; the "no cert"
+    check cannot be made (curl rc 77, a client-side error), which is its own
+    failure, never a refusal by the daemon; the Unix socket channel works."""
+    bundle = "/home/student/.docker"
+    host.run_test(f"mv {bundle}/ca.pem {bundle}/ca.pem.hidden")
+    try:
+        result = run_playbook(host, CHANNELS)
+    finally:
+        host.run_test(f"mv {bundle}/ca.pem.hidden {bundle}/ca.pem")
+    out = result.stdout
+    assert result.returncode != 0
+    for step in ("1 pull", "2 list images", "3 create", "4 start", "5 get page"):
+        assert f"unix     {step:<14} ok " in out, out[-4000:]
+    assert "tcp+tls  1 pull         FAIL " in out, out[-4000:]
+    assert "tcp+tls  5 get page     skip skipped: needs 4 start, which did not work" in out
+    assert "api+tls  0 version      FAIL curl: (77)" in out
+    assert "api+tls  1 pull         skip skipped: needs 0 version, which did not work" in out
+    assert (
+        "no cert  GET /version   FAIL the check itself failed (curl rc 77), not a refusal by the daemon"
+        in out
+    )
+    after_unix = out.split("Walk through with the docker CLI over TCP", 1)[1]
+    assert "FAILED - RETRYING" not in after_unix, "a step was retried after the step it needs had failed"
+    assert "These steps failed: tcp+tls 1 pull, api+tls 0 version, no cert GET /version." in out
 
 
 REGISTRY = f"127.0.0.1:{os.environ.get('LAB_REGISTRY_PORT', '5000')}"

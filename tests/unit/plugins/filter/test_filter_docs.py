@@ -63,8 +63,15 @@ def _docs(name):
     return docs
 
 
-def test_the_collection_exposes_its_five_filters():
-    assert FILTERS == ["access_checks", "access_plan", "certs_to_issue", "engine_plan", "flask_plan"]
+def test_the_collection_exposes_its_six_filters():
+    assert FILTERS == [
+        "access_checks",
+        "access_plan",
+        "certs_to_issue",
+        "channel_rows",
+        "engine_plan",
+        "flask_plan",
+    ]
 
 
 @pytest.mark.parametrize("name", FILTERS)
