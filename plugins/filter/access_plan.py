@@ -88,7 +88,8 @@ _value:
       description:
         - The C(bundle_users) whose client certificate must be issued, as
           the filter M(dockerlab.docker.certs_to_issue) says.
-        - Empty without TLS or a CA.
+        - Empty without TLS. Without a CA (C(ca_missing)), every one of
+          them, because a new CA issues every certificate again.
       type: list
       elements: str
     server_status:
@@ -105,7 +106,9 @@ _value:
           (0755), its ca.pem, server-cert.pem (0444) and server-key.pem
           (0400), owned by root, and each bundle user's ~/.docker as
           each user's C(~/.docker) and its files.
-        - Empty without TLS or a CA.
+        - Empty without TLS. Without a CA (C(ca_missing)), every file and
+          the directories that differ, which is what a new CA installs
+          again (and what a check run on a new controller reports).
       type: list
       elements: dict
     listener_current:
@@ -188,8 +191,10 @@ def access_plan(facts, variables):
         "server_status": "missing",
         "tls_stale": [],
     }
-    # Only with TLS, and once there is a CA: nothing else can be compared.
-    if mode == "tls" and not ca_missing:
+    if mode == "tls" and ca_missing:
+        # A new CA: every certificate is issued again, every file installed again.
+        plan["own_clients_to_issue"] = list(v["bundle_users"])
+    elif mode == "tls":
         plan["own_clients_to_issue"] = certs_to_issue(v["bundle_users"], pki_dir, renew_days)
         plan["server_status"] = cert_status(
             os.path.join(host_dir, "server-cert.pem"),
@@ -198,6 +203,7 @@ def access_plan(facts, variables):
             sans,
             renew_days,
         )
+    if mode == "tls":
         root = {"uid": 0, "gid": 0}
         wanted = [
             {"dest": tls_dir, "state": "directory", "mode": "0755", **root},
@@ -216,7 +222,10 @@ def access_plan(facts, variables):
             },
         ]
         wanted += bundle_files(v["bundle_users"], facts.get("users") or {}, pki_dir, v["bundle_files"])
-        plan["tls_stale"] = stale_files(wanted, facts)
+        stale = stale_files(wanted, facts)
+        if ca_missing:
+            stale = [item for item in wanted if item.get("state") != "directory" or item in stale]
+        plan["tls_stale"] = stale
     dropin = ((facts.get("files") or {}).get(v["dropin"])) or {}
     unit = facts.get("unit") or {}
     if mode == "off":

@@ -112,6 +112,12 @@ _value:
     read_needed:
       description: True when not C(covered) and there are no input errors (the read tasks' condition).
       type: bool
+    daemon_answered:
+      description:
+        - Whether the Docker daemon answered the read (its images and containers are in it).
+        - False where Docker is not running, or not installed yet, as in a check run on a new host,
+          which then says what it would deploy instead of asking the daemon.
+      type: bool
     settings_hash:
       description:
         - The label that hashes the container's settings beyond image,
@@ -355,6 +361,7 @@ def flask_plan(ansible_facts, variables):
         "host_errors": [],
         "drift": "",
         "settings_hash": "",
+        "daemon_answered": daemon_answered(read),
     }
     if not plan["input_errors"]:
         bind_address = v["flask_app_bind_address"]

@@ -252,8 +252,17 @@ def test_a_missing_ca_key(own_pki):
     result = plan(facts, _variables(own_pki))
     assert result["ca_missing"] is True
     assert result["todo"] is True
-    # Nothing is compared with a CA that is not there.
-    assert (result["own_clients_to_issue"], result["tls_stale"]) == ([], [])
+    # A new CA issues every certificate and installs every file again (what a
+    # check run on a new controller reports); the directories stay as they are.
+    assert result["own_clients_to_issue"] == _variables(own_pki)["bundle_users"]
+    assert result["server_status"] == "missing"
+    assert [item["dest"] for item in result["tls_stale"]] == [
+        f"{TLS_DIR}/ca.pem",
+        f"{TLS_DIR}/server-cert.pem",
+        f"{TLS_DIR}/server-key.pem",
+        # bundle_users' order: student, then root
+        *(f"{HOMES[u][1]}/.docker/{f['name']}" for u in ("student", "root") for f in BUNDLE_FILES),
+    ]
 
 
 def test_a_user_certificate_to_issue(own_pki):

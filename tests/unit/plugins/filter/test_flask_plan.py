@@ -104,6 +104,7 @@ def test_a_host_that_runs_the_container_as_wanted_has_nothing_to_do():
         "preflight_ok": True,
         "current": True,
         "read_needed": False,
+        "daemon_answered": True,
     }
     # Every field is documented, and nothing else.
     assert sorted(result) == sorted(yaml.safe_load(flask_plan.RETURN)["_value"]["contains"])
@@ -387,3 +388,12 @@ def test_the_read_is_needed_where_it_does_not_cover_the_app_and_the_inputs_are_f
     assert plan({"dockerlab": READ}, VARIABLES)["read_needed"] is False
     wrong = {**VARIABLES, "flask_app_host_port": 70000}
     assert plan({}, wrong)["read_needed"] is False
+
+
+def test_a_daemon_that_did_not_answer_the_read_is_said_so():
+    """A host whose Docker is not installed or not running yet: the read has
+    no images and no containers (a check run then says what it would deploy)."""
+    assert plan({"dockerlab": READ}, VARIABLES)["daemon_answered"] is True
+    unanswered = {**READ, "images": {}, "containers": None}
+    assert plan({"dockerlab": unanswered}, VARIABLES)["daemon_answered"] is False
+    assert plan({}, VARIABLES)["daemon_answered"] is False
