@@ -1161,8 +1161,15 @@ BREAKOUTS = {
 }
 
 
+# Found once, at import: the breakouts fixture removes its containers at a
+# teardown that pytest (with xdist, ansible-test's -n auto) may run while
+# another test's PATH without tools is in place (without_systemctl); a
+# `docker` looked up then is not found and the containers were left behind.
+DOCKER_CLI = shutil.which("docker") or "docker"
+
+
 def docker(*args, timeout=30):
-    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run([DOCKER_CLI, *args], capture_output=True, text=True, timeout=timeout, check=False)
 
 
 @pytest.fixture(scope="module")
