@@ -21,8 +21,10 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def host_name(host):
-    """The inventory name of the testinfra host."""
-    return host.backend.host
+    """The inventory name of the testinfra host (the container's name, with
+    testinfra's docker backend)."""
+    backend = host.backend
+    return getattr(backend, "host", None) or backend.name
 
 
 def playbook_command(host, playbook, extra_vars=None, check=False):
