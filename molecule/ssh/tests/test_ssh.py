@@ -61,7 +61,9 @@ def test_sshd_runs_and_the_accounts_are_unprivileged(host):
 
 def test_host_keys_are_checked(host, tmp_path):
     """A known_hosts without the host's key refuses the connection: host key
-    checking is on, and nothing learns a key on first use."""
+    checking is on, and nothing learns a key on first use. A connection of
+    its own: an open master connection (ControlPersist) was checked when it
+    was made and would be reused."""
     empty = tmp_path / "known_hosts"
     empty.write_text("")
     result = ansible(
@@ -72,7 +74,10 @@ def test_host_keys_are_checked(host, tmp_path):
         "ansible.builtin.ping",
         "-e",
         json.dumps(
-            {"ansible_ssh_common_args": f"-o UserKnownHostsFile={empty} -o StrictHostKeyChecking=yes"}
+            {
+                "ansible_ssh_args": "-o ControlMaster=no",
+                "ansible_ssh_common_args": f"-o UserKnownHostsFile={empty} -o StrictHostKeyChecking=yes",
+            }
         ),
     )
     assert result.returncode != 0
@@ -108,12 +113,26 @@ def test_audit_works_over_ssh(host, tmp_path):
     assert not [f for f in report["findings"] if f["severity"] in ("high", "critical")]
 
 
-def test_site_as_deploy_with_passwordless_sudo_and_pipelining_changes_nothing(host):
-    result = ansible(
-        host, PLAYBOOKS / "site.yml", "-e", json.dumps({"ansible_user": "deploy"}), pipelining=True
+def test_every_playbook_as_deploy_with_passwordless_sudo_and_pipelining(host, tmp_path):
+    """sudo without a password (no ansible_become_password at all), pipelining on."""
+    as_deploy = ["-e", json.dumps({"ansible_user": "deploy", "ansible_become_password": None})]
+    site = ansible(host, PLAYBOOKS / "site.yml", *as_deploy, pipelining=True)
+    assert site.returncode == 0, site.stdout[-4000:]
+    assert recap(site.stdout, host_name(host))["changed"] == 0
+    channels = ansible(host, PLAYBOOKS / "channels.yml", *as_deploy, pipelining=True)
+    assert channels.returncode == 0, channels.stdout[-4000:]
+    assert "api+tls  5 get page     ok " in channels.stdout
+    audit = ansible(
+        host,
+        PLAYBOOKS / "audit.yml",
+        *as_deploy,
+        "-e",
+        json.dumps({"docker_audit_report_dir": str(tmp_path)}),
+        pipelining=True,
     )
-    assert result.returncode == 0, result.stdout[-4000:]
-    assert recap(result.stdout, host_name(host))["changed"] == 0
+    assert audit.returncode == 0, audit.stdout[-4000:]
+    log = host.run("journalctl --no-pager -q").stdout
+    assert re.search(r"sudo\[\d+\]: +deploy : .*USER=root", log), log[-2000:]
 
 
 @pytest.mark.parametrize(
