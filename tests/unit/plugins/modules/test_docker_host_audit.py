@@ -1161,18 +1161,15 @@ BREAKOUTS = {
 }
 
 
-# Found once, at import: the breakouts fixture removes its containers at a
-# teardown that pytest (with xdist, ansible-test's -n auto) may run while
-# another test's PATH without tools is in place (without_systemctl); a
-# `docker` looked up then is not found and the containers were left behind.
-DOCKER_CLI = shutil.which("docker") or "docker"
-
-
 def docker(*args, timeout=30):
-    return subprocess.run([DOCKER_CLI, *args], capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, check=False)
 
 
-@pytest.fixture(scope="module")
+# Per test, not per module: ansible-test runs each test of a module in a
+# forked process (pytest-forked), which sets a module fixture up again and
+# exits without its teardown; a module-scoped fixture left six containers
+# behind for each test that used it.
+@pytest.fixture
 def breakouts():
     """One container per breakout path, created (never started) on the local
     engine under a unique name: {kind: name}. Removed afterwards, also when
