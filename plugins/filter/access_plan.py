@@ -191,19 +191,19 @@ def access_plan(facts, variables):
         "server_status": "missing",
         "tls_stale": [],
     }
-    if mode == "tls" and ca_missing:
-        # A new CA: every certificate is issued again, every file installed again.
-        plan["own_clients_to_issue"] = list(v["bundle_users"])
-    elif mode == "tls":
-        plan["own_clients_to_issue"] = certs_to_issue(v["bundle_users"], pki_dir, renew_days)
-        plan["server_status"] = cert_status(
-            os.path.join(host_dir, "server-cert.pem"),
-            ca_cert,
-            os.path.join(host_dir, "server-key.pem"),
-            sans,
-            renew_days,
-        )
     if mode == "tls":
+        if ca_missing:
+            # A new CA: every certificate is issued again, every file installed again.
+            plan["own_clients_to_issue"] = list(v["bundle_users"])
+        else:
+            plan["own_clients_to_issue"] = certs_to_issue(v["bundle_users"], pki_dir, renew_days)
+            plan["server_status"] = cert_status(
+                os.path.join(host_dir, "server-cert.pem"),
+                ca_cert,
+                os.path.join(host_dir, "server-key.pem"),
+                sans,
+                renew_days,
+            )
         root = {"uid": 0, "gid": 0}
         wanted = [
             {"dest": tls_dir, "state": "directory", "mode": "0755", **root},

@@ -10,6 +10,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 ROLE = "test-labhost"  # the label value: neither the lab's nor Molecule's hosts
+# A user's own playbook of the collection's roles by full name (the install
+# test and the AWX job run it).
+USER_PLAYBOOK = """\
+- name: My Docker lab hosts
+  hosts: all
+  gather_facts: false
+  roles:
+    - dockerlab.docker.docker_engine
+    - dockerlab.docker.docker_access
+    - dockerlab.docker.flask_app
+"""
 
 
 def docker(*args, check=True):

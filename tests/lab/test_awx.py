@@ -45,18 +45,9 @@ from types import SimpleNamespace
 import pytest
 import yaml
 from bindep.depends import Depends
-from labtools import BIN, ROOT, create_lab_host, docker, engine_has, remove_lab_host
+from labtools import BIN, ROOT, USER_PLAYBOOK, create_lab_host, docker, engine_has, remove_lab_host
 
 HOST = "dockerlab-test-awx"
-PLAYBOOK = """\
-- name: My Docker lab hosts
-  hosts: all
-  gather_facts: false
-  roles:
-    - dockerlab.docker.docker_engine
-    - dockerlab.docker.docker_access
-    - dockerlab.docker.flask_app
-"""
 # One job's bound: a first converge installs docker.io on the host.
 JOB_TIMEOUT = 600
 needs_engine = pytest.mark.skipif(
@@ -95,6 +86,23 @@ def run(*args, env, cwd, timeout=120):
         command = ["unshare", "--net", *command]
     return subprocess.run(
         command, capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout, check=False
+    )
+
+
+def galaxy_install(requirements, path, env, cwd):
+    """ansible-galaxy's offline install of a requirements file (relative to
+    ``cwd``) into the collections path ``path``."""
+    return run(
+        "ansible-galaxy",
+        "collection",
+        "install",
+        "--offline",
+        "-r",
+        requirements,
+        "--collections-path",
+        str(path),
+        env=env,
+        cwd=cwd,
     )
 
 
@@ -226,18 +234,7 @@ def introspected(ee):
     (collections path, python lines, system lines)."""
     path = ee.base / "usr-share-ansible-collections"
     env = {**ee.env, "ANSIBLE_COLLECTIONS_PATH": str(path)}
-    installed = run(
-        "ansible-galaxy",
-        "collection",
-        "install",
-        "--offline",
-        "-r",
-        "requirements.yml",
-        "--collections-path",
-        str(path),
-        env=env,
-        cwd=ee.build,
-    )
+    installed = galaxy_install("requirements.yml", path, env=env, cwd=ee.build)
     assert installed.returncode == 0, installed.stdout + installed.stderr
     written = ee.base / "introspected"
     introspect = run(
@@ -279,18 +276,7 @@ def test_collections_requirements_installs_this_project_as_awx_project_sync_does
     # to the directory it installs into.
     target = tmp_path / "requirements_collections"
     env = clean_env(ANSIBLE_COLLECTIONS_PATH=str(target), ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"))
-    installed = run(
-        "ansible-galaxy",
-        "collection",
-        "install",
-        "--offline",
-        "-r",
-        "collections/requirements.yml",
-        "--collections-path",
-        str(target),
-        env=env,
-        cwd=ROOT,
-    )
+    installed = galaxy_install("collections/requirements.yml", target, env=env, cwd=ROOT)
     assert installed.returncode == 0, installed.stdout + installed.stderr
     collection = target / "ansible_collections/dockerlab/docker"
     manifest = json.loads((collection / "MANIFEST.json").read_text())["collection_info"]
@@ -334,7 +320,7 @@ def job(tmp_path_factory):
         check=False,
     )
     assert installed.returncode == 0, installed.stdout + installed.stderr
-    (data / "project" / "docker.yml").write_text(PLAYBOOK)
+    (data / "project" / "docker.yml").write_text(USER_PLAYBOOK)
     (data / "inventory" / "hosts.yml").write_text(
         yaml.safe_dump(
             {

@@ -19,7 +19,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from labtools import BIN, ROOT, create_lab_host, docker, engine_has, remove_lab_host
+from labtools import BIN, ROOT, USER_PLAYBOOK, create_lab_host, docker, engine_has, remove_lab_host
 
 pytestmark = pytest.mark.skipif(
     not engine_has("dockerlab/labhost:bookworm"),
@@ -27,15 +27,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 HOST = "dockerlab-test-install"
-PLAYBOOK = """\
-- name: My Docker lab hosts
-  hosts: all
-  gather_facts: false
-  roles:
-    - dockerlab.docker.docker_engine
-    - dockerlab.docker.docker_access
-    - dockerlab.docker.flask_app
-"""
 RECAP = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 
@@ -139,7 +130,7 @@ def converged(user, tmp_path_factory):
             "    docker_access_users: [student]\n"
             f"    docker_access_pki_dir: {user.base / 'pki'}\n"
         )
-        (user.work / "docker.yml").write_text(PLAYBOOK)
+        (user.work / "docker.yml").write_text(USER_PLAYBOOK)
         runs = [user("ansible-playbook", "-i", "hosts.yml", "docker.yml") for _run in range(2)]
         yield runs
     finally:
