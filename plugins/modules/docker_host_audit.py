@@ -19,6 +19,20 @@ description:
     AppArmor unconfined; ports published on every interface; and the hardening
     settings of CIS section 4 and 5 (user, memory, CPU, read-only root, no new
     privileges, health check, PIDs limit, capabilities dropped)."
+  - "No new privileges (CIS 5.26) is judged on what is in effect. For a
+    running container whose main process this host's /proc shows (its
+    C(/proc/PID/cgroup) names the container), the kernel decides:
+    C(NoNewPrivs) 1 in C(/proc/PID/status) is no finding, 0 is one, whatever
+    the configuration says. Otherwise (stopped, /proc unreadable, no
+    C(NoNewPrivs) field, or the module in another PID namespace than
+    dockerd) the configuration decides as dockerd reads it:
+    HostConfig.SecurityOpt's C(no-new-privileges) (alone, C(=VALUE) or
+    C(:VALUE), with Go's boolean spellings; the last one wins), and where it
+    says nothing, daemon.json's C(no-new-privileges) (CIS 2.14; its default is
+    false). dockerd fixes the setting when it creates a container, so a
+    stopped container created before daemon.json changed is judged by the
+    file as it is now; the setting given as a dockerd command-line flag is
+    not read."
   - "Daemon: TCP listeners without C(--tlsverify) (critical when not bound to
     loopback), read from the running daemon's command line, the systemd unit
     with its drop-ins, and daemon.json; TLS files with loose modes or owners;
@@ -242,8 +256,107 @@ def container_name(info):
     return (info.get("Name") or info.get("Id", "")[:12]).lstrip("/")
 
 
-def container_findings(info, socket_path, realpath=os.path.realpath):
-    """Findings for one container, from its GET /containers/{id}/json."""
+# The spellings Go's strconv.ParseBool accepts, with which dockerd reads
+# the value of no-new-privileges in SecurityOpt; it refuses any other.
+GO_BOOLS = {
+    **dict.fromkeys(("1", "t", "T", "TRUE", "true", "True"), True),
+    **dict.fromkeys(("0", "f", "F", "FALSE", "false", "False"), False),
+}
+
+
+def daemon_no_new_privileges(config):
+    """Whether dockerd gives no-new-privileges to a container whose
+    SecurityOpt says nothing about it: daemon.json's setting, false by
+    default (CIS 2.14)."""
+    return bool(config.get("no-new-privileges"))
+
+
+def security_opt_no_new_privileges(options):
+    """(value, option) for what a container's HostConfig.SecurityOpt says
+    about no-new-privileges, or None where it says nothing. Read as dockerd
+    reads it (parseSecurityOpt in daemon/daemon_unix.go): the bare
+    ``no-new-privileges`` is true; otherwise the option splits at its first
+    ``=`` or, without one, at its first ``:`` (the deprecated separator),
+    and the value is a Go boolean; the last option naming it wins."""
+    said = None
+    for option in options or []:
+        if option == "no-new-privileges":
+            said = (True, option)
+            continue
+        key, _sep, value = option.partition("=" if "=" in option else ":")
+        if key == "no-new-privileges" and value in GO_BOOLS:
+            said = (GO_BOOLS[value], option)
+    return said
+
+
+def read_proc_file(pid, name, root="/proc"):
+    """The text of /proc/PID/NAME, or None when it cannot be read (the
+    process has exited, the file is not readable)."""
+    try:
+        return read_text(f"{root}/{pid}/{name}")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def status_no_new_privs(text):
+    """The NoNewPrivs field (0 or 1) of a /proc/PID/status text, or None
+    where it has none (kernels before 4.10) or no text was read."""
+    for line in (text or "").splitlines():
+        key, _sep, value = line.partition(":")
+        if key == "NoNewPrivs":
+            value = value.strip()
+            return int(value) if value in ("0", "1") else None
+    return None
+
+
+def kernel_no_new_privs(info, read_proc=read_proc_file):
+    """(NoNewPrivs, pid) of a running container's main process as the
+    kernel reports it, or None where /proc cannot tell. State.Pid is the
+    PID in dockerd's PID namespace: the process counts only when its
+    /proc/PID/cgroup names the container, so that an audit run in another
+    PID namespace never judges an unrelated process."""
+    state = info.get("State") or {}
+    pid = state.get("Pid")
+    container_id = info.get("Id") or ""
+    if not state.get("Running") or not isinstance(pid, int) or pid <= 0 or not container_id:
+        return None
+    if container_id not in (read_proc(pid, "cgroup") or ""):
+        return None
+    value = status_no_new_privs(read_proc(pid, "status"))
+    return None if value is None else (value, pid)
+
+
+def new_privileges(info, daemon_config, read_proc=read_proc_file):
+    """(evidence, remediation) where the processes of a container can gain
+    privileges (setuid binaries, file capabilities), or None where they
+    cannot. The kernel's NoNewPrivs wins where /proc tells it; otherwise
+    SecurityOpt, and where it says nothing, the daemon's default."""
+    said = security_opt_no_new_privileges((info.get("HostConfig") or {}).get("SecurityOpt"))
+    if said is not None and not said[0]:
+        remediation = f"Recreate it without --security-opt {said[1]}."
+    else:
+        remediation = "Recreate it with --security-opt no-new-privileges."
+    kernel = kernel_no_new_privs(info, read_proc)
+    if kernel is not None:
+        value, pid = kernel
+        return None if value else (f"NoNewPrivs 0 in /proc/{pid}/status", remediation)
+    if said is not None:
+        return None if said[0] else (f"SecurityOpt has {said[1]}", remediation)
+    if daemon_no_new_privileges(daemon_config):
+        return None
+    return (
+        'SecurityOpt lacks no-new-privileges and daemon.json "no-new-privileges" is not true',
+        'Add --security-opt no-new-privileges, or set "no-new-privileges": true in daemon.json '
+        "(dockerd applies it to the containers it creates afterwards).",
+    )
+
+
+def container_findings(
+    info, socket_path, realpath=os.path.realpath, daemon_config=None, read_proc=read_proc_file
+):
+    """Findings for one container, from its GET /containers/{id}/json, with
+    daemon.json's settings (``daemon_config``; None as an empty file) and
+    ``read_proc(pid, name)`` giving the text of /proc/PID/NAME or None."""
     name = container_name(info)
     target = f"container:{name}"
     host = info.get("HostConfig") or {}
@@ -401,15 +514,9 @@ def container_findings(info, socket_path, realpath=os.path.realpath):
             "Use --read-only with a tmpfs where the app writes.",
             "5.13",
         )
-    if "no-new-privileges" not in security and "no-new-privileges=true" not in security:
-        add(
-            "container-new-privileges-allowed",
-            "low",
-            "Processes may gain privileges",
-            "SecurityOpt lacks no-new-privileges",
-            "Add --security-opt no-new-privileges.",
-            "5.26",
-        )
+    gain = new_privileges(info, daemon_config or {}, read_proc)
+    if gain:
+        add("container-new-privileges-allowed", "low", "Processes may gain privileges", *gain, "5.26")
     if not (config.get("Healthcheck") or {}).get("Test") or (config.get("Healthcheck") or {}).get("Test") == [
         "NONE"
     ]:
@@ -472,7 +579,7 @@ def settings_findings(config, info):
             'Set "userns-remap": "default" where the workload allows it.',
             "2.9",
         )
-    if not config.get("no-new-privileges"):
+    if not daemon_no_new_privileges(config):
         add(
             "daemon-new-privileges-allowed",
             "low",
@@ -652,7 +759,7 @@ class Auditor:
             except OSError as exc:
                 self.module.warn(f"Could not inspect container {item['Id'][:12]}: {exc}")
                 continue
-            self.findings += container_findings(detail, self.params["socket"])
+            self.findings += container_findings(detail, self.params["socket"], daemon_config=config)
         return info
 
     def running_argv(self):

@@ -3,6 +3,7 @@ modes of real temporary files, the error paths, and the module against the
 real local Docker engine with containers created (never started) for it."""
 
 import collections
+import functools
 import grp
 import os
 import pwd
@@ -11,20 +12,26 @@ import shutil
 import socket
 import subprocess
 import time
+from types import SimpleNamespace
 
 import pytest
+from ansible_collections.dockerlab.docker.plugins.module_utils._daemon_json import DEFAULT_PATH, parse
+from ansible_collections.dockerlab.docker.plugins.module_utils._files import read_text
 from ansible_collections.dockerlab.docker.plugins.module_utils._listener import daemon_flags
 from ansible_collections.dockerlab.docker.plugins.modules import docker_host_audit
 from ansible_collections.dockerlab.docker.plugins.modules.docker_host_audit import (
     RANK,
     SEVERITIES,
     container_findings,
+    daemon_no_new_privileges,
     dockerd_pids,
     listener_findings,
     mode_findings,
+    read_proc_file,
     sensitive_mount,
     settings_findings,
     socket_mounted,
+    status_no_new_privs,
 )
 
 SOCKET = "/var/run/docker.sock"
@@ -400,6 +407,283 @@ def test_each_missing_hardening_setting_is_one_finding(host, config, expected):
 )
 def test_equivalent_hardening_spellings_are_accepted(host, config):
     assert container_findings(hardened(host=host, config=config), SOCKET, identity) == []
+
+
+# --- no new privileges: what is in effect -------------------------------------------------
+
+DAEMON_NNP = {"no-new-privileges": True}
+NNP_PID = 4242
+LACKS_NNP = 'SecurityOpt lacks no-new-privileges and daemon.json "no-new-privileges" is not true'
+REMEDIATION_LACKS_NNP = (
+    'Add --security-opt no-new-privileges, or set "no-new-privileges": true in daemon.json '
+    "(dockerd applies it to the containers it creates afterwards)."
+)
+REMEDIATION_ADD_NNP = "Recreate it with --security-opt no-new-privileges."
+CONTAINER_ID = "8a7433e54965c03ade567015a09db70fc9bba4e75cbec305ac263a520d372ada"
+OTHER_ID = "ed187fcfdfa3e7ac3dbcf269c72b182b4c4721e23cd82f6405de0d7ea0df58ce"
+# /proc/PID/cgroup of a container's main process as the host shows it:
+# cgroup v1 with the cgroupfs driver (as on the machines here), and cgroup v2
+# with the systemd driver.
+CGROUPS = {
+    "v1 cgroupfs": "".join(
+        f"{line}:/docker/{{id}}\n"
+        for line in ("9:name=systemd", "8:pids", "7:blkio", "4:memory", "1:cpu", "0:")
+    ),
+    "v2 systemd": "0::/system.slice/docker-{id}.scope\n",
+}
+# /proc/PID/status of a container's main process (Linux 6.1, trimmed).
+STATUS = """Name:\tpython3
+Umask:\t0022
+State:\tS (sleeping)
+Tgid:\t{pid}
+Ngid:\t0
+Pid:\t{pid}
+PPid:\t4218
+TracerPid:\t0
+Uid:\t0\t0\t0\t0
+Gid:\t0\t0\t0\t0
+NSpid:\t{pid}\t1
+CapPrm:\t00000000a80425fb
+CapEff:\t00000000a80425fb
+CapBnd:\t00000000a80425fb
+CapAmb:\t0000000000000000
+{nnp}Seccomp:\t2
+Seccomp_filters:\t1
+voluntary_ctxt_switches:\t152
+"""
+
+
+def with_security_opt(security_opt, *, status="created", pid=0):
+    """A container hardened in all but no-new-privileges: SecurityOpt as given."""
+    info = hardened(host={"SecurityOpt": security_opt}, status=status)
+    info["State"]["Pid"] = pid
+    return info
+
+
+def running(security_opt):
+    return with_security_opt(security_opt, status="running", pid=NNP_PID)
+
+
+@pytest.fixture
+def proc(tmp_path):
+    """A /proc of real files under tmp_path: ``proc.add(pid, nnp, cgroup)``
+    writes PID/status (with ``NoNewPrivs:\\t{nnp}``, or without the field
+    when nnp is None) and PID/cgroup; ``proc.read`` is the module's reader
+    rooted there."""
+    root = tmp_path / "proc"
+
+    def add(pid, nnp, cgroup=None):
+        (root / str(pid)).mkdir(parents=True)
+        cgroup = CGROUPS["v1 cgroupfs"].format(id=CONTAINER_ID) if cgroup is None else cgroup
+        field = "" if nnp is None else f"NoNewPrivs:\t{nnp}\n"
+        (root / str(pid) / "status").write_text(STATUS.format(pid=pid, nnp=field))
+        (root / str(pid) / "cgroup").write_text(cgroup)
+        return root / str(pid)
+
+    return SimpleNamespace(add=add, read=functools.partial(read_proc_file, root=str(root)))
+
+
+def new_privileges_found(info, daemon_config, read_proc):
+    found = container_findings(info, SOCKET, identity, daemon_config, read_proc)
+    return [(f["id"], f["severity"], f["cis"], f["evidence"], f["remediation"]) for f in found]
+
+
+def gains(evidence, remediation, state="created"):
+    return [
+        ("container-new-privileges-allowed", "low", "5.26", f"{evidence} (container is {state})", remediation)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("daemon_config", "security_opt"),
+    [
+        (DAEMON_NNP, None),
+        (DAEMON_NNP, []),
+        (DAEMON_NNP, ["apparmor=docker-default", "label=disable"]),
+        (DAEMON_NNP, ["no-new-privileges"]),
+        (DAEMON_NNP, ["no-new-privileges=true"]),
+        ({}, ["no-new-privileges"]),
+        ({}, ["no-new-privileges=true"]),
+        ({}, ["no-new-privileges:true"]),
+        ({}, ["no-new-privileges=1"]),
+        ({}, ["no-new-privileges=True"]),
+        ({}, ["no-new-privileges:TRUE"]),
+        ({"no-new-privileges": False}, ["no-new-privileges=t"]),
+        ({}, ["no-new-privileges=false", "no-new-privileges"]),  # the last one wins, as in dockerd
+    ],
+)
+def test_no_new_privileges_in_effect_by_configuration_is_no_finding(proc, daemon_config, security_opt):
+    assert new_privileges_found(with_security_opt(security_opt), daemon_config, proc.read) == []
+
+
+@pytest.mark.parametrize(
+    ("daemon_config", "security_opt"),
+    [
+        ({}, None),
+        ({}, []),
+        ({"no-new-privileges": False}, None),
+        ({}, ["apparmor=docker-default", "label=disable"]),
+    ],
+)
+def test_a_container_saying_nothing_under_a_daemon_without_it_may_gain_privileges(
+    proc, daemon_config, security_opt
+):
+    found = new_privileges_found(with_security_opt(security_opt), daemon_config, proc.read)
+    assert found == gains(LACKS_NNP, REMEDIATION_LACKS_NNP)
+
+
+@pytest.mark.parametrize("daemon_config", [DAEMON_NNP, {}])
+@pytest.mark.parametrize(
+    "security_opt",
+    [
+        ["no-new-privileges=false"],
+        ["no-new-privileges:false"],
+        ["no-new-privileges=0"],
+        ["no-new-privileges=False"],
+        ["no-new-privileges:f"],
+        ["no-new-privileges", "label=disable", "no-new-privileges=FALSE"],  # the last one wins
+    ],
+)
+def test_a_container_saying_false_may_gain_privileges_whatever_the_daemon_says(
+    proc, daemon_config, security_opt
+):
+    option = security_opt[-1]
+    found = new_privileges_found(with_security_opt(security_opt), daemon_config, proc.read)
+    assert found == gains(f"SecurityOpt has {option}", f"Recreate it without --security-opt {option}.")
+
+
+def test_the_finding_on_a_daemon_without_no_new_privileges_in_full(proc):
+    assert container_findings(with_security_opt(None, status="exited"), SOCKET, identity, {}, proc.read) == [
+        {
+            "id": "container-new-privileges-allowed",
+            "severity": "low",
+            "title": "Processes may gain privileges",
+            "target": "container:web",
+            "evidence": f"{LACKS_NNP} (container is exited)",
+            "remediation": REMEDIATION_LACKS_NNP,
+            "cis": "5.26",
+        }
+    ]
+
+
+@pytest.mark.parametrize("cgroup", list(CGROUPS))
+@pytest.mark.parametrize(
+    ("nnp", "daemon_config", "security_opt", "remediation"),
+    [
+        # The kernel says no: no finding, even where the configuration says yes.
+        (1, {}, None, None),
+        (1, {}, ["no-new-privileges=false"], None),
+        (1, DAEMON_NNP, ["no-new-privileges"], None),
+        # The kernel says yes: a finding, even where the configuration says no
+        # (dockerd fixed the setting when it created the container, before
+        # daemon.json had it).
+        (0, DAEMON_NNP, None, REMEDIATION_ADD_NNP),
+        (0, {}, ["no-new-privileges"], REMEDIATION_ADD_NNP),
+        (0, {}, None, REMEDIATION_ADD_NNP),
+        (
+            0,
+            DAEMON_NNP,
+            ["no-new-privileges:false"],
+            "Recreate it without --security-opt no-new-privileges:false.",
+        ),
+    ],
+)
+def test_the_kernel_decides_for_a_running_container(
+    proc, cgroup, nnp, daemon_config, security_opt, remediation
+):
+    proc.add(NNP_PID, nnp, CGROUPS[cgroup].format(id=CONTAINER_ID))
+    found = new_privileges_found(running(security_opt), daemon_config, proc.read)
+    if remediation is None:
+        assert found == []
+    else:
+        assert found == gains(f"NoNewPrivs 0 in /proc/{NNP_PID}/status", remediation, "running")
+
+
+def cannot_tell(proc, kind, nnp):
+    """A /proc where the running container's NoNewPrivs cannot be told; a
+    status file there, if any, says ``nnp``."""
+    if kind == "process gone":
+        return
+    if kind == "another pid namespace":
+        # State.Pid is dockerd's view; here it is some other container's process.
+        proc.add(NNP_PID, nnp, CGROUPS["v1 cgroupfs"].format(id=OTHER_ID))
+    elif kind == "status unreadable":
+        path = proc.add(NNP_PID, nnp)
+        (path / "status").unlink()
+        (path / "status").mkdir()
+    elif kind == "cgroup unreadable":
+        path = proc.add(NNP_PID, nnp)
+        (path / "cgroup").unlink()
+    elif kind == "status without NoNewPrivs":  # kernels before 4.10
+        proc.add(NNP_PID, None)
+    elif kind == "status not text":
+        path = proc.add(NNP_PID, nnp)
+        (path / "status").write_bytes(b"\xff\xfeNoNewPrivs:\t" + str(nnp).encode())
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "process gone",
+        "another pid namespace",
+        "status unreadable",
+        "cgroup unreadable",
+        "status without NoNewPrivs",
+        "status not text",
+    ],
+)
+@pytest.mark.parametrize(("daemon_config", "allowed"), [(DAEMON_NNP, False), ({}, True)])
+def test_a_running_container_is_judged_by_its_configuration_where_proc_cannot_tell(
+    proc, kind, daemon_config, allowed
+):
+    # Where a status file is there, it says the opposite of the configuration.
+    cannot_tell(proc, kind, 0 if daemon_config else 1)
+    found = new_privileges_found(running(None), daemon_config, proc.read)
+    assert found == (gains(LACKS_NNP, REMEDIATION_LACKS_NNP, "running") if allowed else [])
+
+
+@pytest.mark.parametrize(
+    ("status", "running_flag", "pid"),
+    [
+        ("exited", False, NNP_PID),  # a PID left in the state is not read
+        ("created", False, 0),
+        ("running", True, 0),
+        ("running", True, -1),
+    ],
+)
+@pytest.mark.parametrize(("daemon_config", "nnp", "allowed"), [(DAEMON_NNP, 0, False), ({}, 1, True)])
+def test_proc_is_read_only_for_a_running_container_with_a_pid(
+    proc, status, running_flag, pid, daemon_config, nnp, allowed
+):
+    for each in {NNP_PID, pid}:
+        proc.add(each, nnp)
+    info = with_security_opt(None, status=status, pid=pid)
+    info["State"]["Running"] = running_flag
+    found = new_privileges_found(info, daemon_config, proc.read)
+    assert found == (gains(LACKS_NNP, REMEDIATION_LACKS_NNP, status) if allowed else [])
+
+
+def test_the_reader_gives_none_for_what_it_cannot_read(tmp_path):
+    (tmp_path / "7").mkdir()
+    (tmp_path / "7" / "status").mkdir()
+    assert read_proc_file(7, "status", root=str(tmp_path)) is None
+    assert read_proc_file(8, "status", root=str(tmp_path)) is None
+
+
+def test_no_new_privs_as_this_kernel_writes_it():
+    # This process's own status, then one of a process started with no_new_privs set.
+    assert status_no_new_privs(read_proc_file("self", "status")) in (0, 1)
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("setpriv (util-linux) is not installed")
+    text = subprocess.run(
+        [setpriv, "--no-new-privs", "cat", "/proc/self/status"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=10,
+    ).stdout
+    assert status_no_new_privs(text) == 1
 
 
 def test_a_privileged_container_is_critical():
@@ -1216,7 +1500,37 @@ def test_each_breakout_is_reported_for_its_container(engine_audit, breakouts, ki
         (severity, cis, f"{evidence} (container is created)")
     ]
     # Besides it, only what any `docker create` without hardening options gives.
-    assert sorted(summary(found)) == sorted([(fid, severity, cis), *DEFAULT_CONTAINER])
+    assert sorted(summary(found)) == sorted([(fid, severity, cis), *engine_default_container()])
+
+
+def engine_default_container():
+    """DEFAULT_CONTAINER as the module judges a created container under this
+    host's daemon.json: no 5.26 finding where the file sets no-new-privileges."""
+    try:
+        config, _error = parse(read_text(DEFAULT_PATH))
+    except (OSError, UnicodeDecodeError):
+        config = None
+    if daemon_no_new_privileges(config or {}):
+        return [item for item in DEFAULT_CONTAINER if item[0] != "container-new-privileges-allowed"]
+    return DEFAULT_CONTAINER
+
+
+@pytest.mark.parametrize(
+    ("daemon_json", "allowed"), [('{"no-new-privileges": true}\n', False), ("{}\n", True)]
+)
+def test_the_engine_audit_judges_created_containers_by_its_daemon_json(
+    audit, breakouts, daemon_json, allowed
+):
+    audit.daemon_json.write_text(daemon_json)
+    audit.daemon_json.chmod(0o644)
+    ours = {f"container:{name}" for name in breakouts.values()}
+    found = [
+        f
+        for f in audit(SOCKET)["findings"]
+        if f["target"] in ours and f["id"] == "container-new-privileges-allowed"
+    ]
+    assert sorted(f["target"] for f in found) == (sorted(ours) if allowed else [])
+    assert {f["evidence"] for f in found} == ({f"{LACKS_NNP} (container is created)"} if allowed else set())
 
 
 def test_the_engine_audit_changes_nothing_and_check_mode_agrees(engine_audit, breakouts):
