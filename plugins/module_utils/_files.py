@@ -100,6 +100,20 @@ class Stash:
         """Paths saved and not yet confirmed by a successful restart."""
         return sorted(self.entries())
 
+    def saved_text(self, path):
+        """The saved version of ``path`` as text: (True, text) when it was
+        saved, text None where the file did not exist then; (False, None)
+        when it was not saved or the saved copy cannot be decoded."""
+        entry = self.entries().get(path)
+        if not isinstance(entry, dict):
+            return False, None
+        if not entry.get("existed"):
+            return True, None
+        try:
+            return True, base64.b64decode(entry["content"]).decode("utf-8")
+        except (KeyError, ValueError, TypeError):
+            return False, None
+
     def save(self, path):
         """Remember the current version of ``path`` unless one is already saved."""
         entries = self.entries()

@@ -5,12 +5,44 @@
 DOCUMENTATION = r"""
 ---
 module: docker_daemon_restart
-short_description: Restart the Docker daemon safely, and roll back a configuration it refuses
+short_description: Reload or restart the Docker daemon safely, and roll back a configuration it refuses
 description:
-  - Reloads systemd when unit files changed, resets the unit's start-rate
-    counter, restarts the daemon, then waits until C(GET /_ping) answers on the
-    Unix socket and on the daemon's TLS listener with a client certificate,
-    within O(timeout) seconds.
+  - Applies the configuration changed since the daemon last started, with a
+    reload (SIGHUP through C(systemctl reload)) where dockerd can reload every
+    changed setting, and with a restart otherwise. It reports which it did and
+    why (RV(action), RV(reason)).
+  - B(Reload or restart.) With O(mode=auto) it reloads only when the rollback
+    stash says that daemon.json (O(daemon_json)) is the only file changed and
+    every top-level key that differs between the version the daemon runs with
+    (the stash's) and the file now is one the running dockerd applies on SIGHUP
+    (moby's C(Daemon.Reload), read for Docker 20.10, 26.1 and 28.5, and
+    checked against the running daemon's C(GET /version)). Those are
+    C(debug), C(labels), C(live-restore), C(registry-mirrors),
+    C(insecure-registries), C(max-concurrent-downloads),
+    C(max-concurrent-uploads), C(max-download-attempts), C(shutdown-timeout),
+    C(runtimes), C(default-runtime), C(features), C(default-shm-size),
+    C(default-ipc-mode), C(default-cgroupns-mode), C(network-diagnostic-port),
+    and C(allow-nondistributable-artifacts) before Docker 28. Removing a key
+    that dockerd keeps at its current value when it is absent (C(debug),
+    C(labels), C(live-restore), C(registry-mirrors), C(insecure-registries),
+    C(runtimes), C(shutdown-timeout), the C(default-*) keys) restarts it.
+    A TLS file, a unit drop-in or any other key restarts it too.
+  - A change to C(authorization-plugins) restarts as well, because dockerd
+    exits when it reloads a plugin that does not answer, and C(GET /info) goes
+    on showing the plugins it started with.
+  - After a reload it checks that the daemon took the new values, within 10
+    seconds. C(GET /info) must show them (mirrors, insecure registries, debug,
+    labels, live-restore, runtimes, default runtime), dockerd must have logged
+    C(Reloaded configuration) for the keys C(GET /info) does not show, and
+    its main process must be the same. A value the daemon did not take is
+    treated as needing a restart, and the module restarts. A reload dockerd
+    refuses (an error about its configuration in its journal) is rolled back
+    with a second reload of the previous files, without a restart, and the
+    module fails quoting dockerd.
+  - B(Restart.) Reloads systemd when unit files changed, resets the unit's
+    start-rate counter, restarts the daemon, then waits until C(GET /_ping)
+    answers on the Unix socket and on the daemon's TLS listener with a client
+    certificate, within O(timeout) seconds.
   - The TLS listener is the one given in O(tls); without it, the one the unit
     makes dockerd listen on (a C(tcp://) host with C(--tlsverify) in its
     ExecStart after its drop-ins, as M(dockerlab.docker.docker_daemon_listener)
@@ -30,12 +62,13 @@ description:
     stash by M(dockerlab.docker.docker_daemon_config) and M(dockerlab.docker.docker_daemon_listener) (the last
     versions the daemon ran with), reloads, restarts again and fails with the
     daemon's own error from the journal and the words C(rolled back).
-  - On success the stash is cleared; the current files are the new known-good
-    configuration.
+  - On success (reload or restart) the stash is cleared; the current files
+    are the new known-good configuration.
   - With O(only_if_pending=true) it restarts only when the stash holds changes
     that no successful restart has confirmed yet, which is the case after a run
     was interrupted between a change and its restart.
-  - Reports how long the API was unavailable.
+  - Reports how long the API was unavailable after a restart; a reload keeps
+    it available.
   - Only the Python standard library is needed on the managed host.
 version_added: "1.0.0"
 author: dockerlab contributors (!UNKNOWN)
@@ -91,9 +124,21 @@ options:
     description: Restart only when the rollback stash holds unconfirmed changes.
     type: bool
     default: false
+  mode:
+    description:
+      - C(auto) reloads where every pending change is one dockerd reloads, and
+        restarts otherwise. C(restart) always restarts.
+    type: str
+    choices: [auto, restart]
+    default: auto
+  daemon_json:
+    description: The daemon's configuration file, whose changed keys decide between a reload and a restart.
+    type: path
+    default: /etc/docker/daemon.json
   state:
     description:
-      - C(restarted) restarts the daemon. C(started) only starts it when
+      - C(restarted) applies the pending changes, with a reload or a restart
+        as O(mode) says (without pending changes, it restarts). C(started) only starts it when
         C(systemctl is-active) does not say C(active) (stopped, failed after
         its start limit, waiting to be restarted after a crash), and reports
         no change otherwise; either way the start limit is reset first and
@@ -108,7 +153,10 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Reports that the daemon would be restarted, without restarting it.
+    description:
+      - Reports whether the daemon would be reloaded or restarted, without doing either.
+      - A check run makes no change for the module to look at, so after one
+        that only predicted a change it reports a restart.
   diff_mode:
     support: none
     description: Restarts a service and restores files; there is no file text to compare.
@@ -126,9 +174,18 @@ notes:
 """
 
 EXAMPLES = r"""
-- name: Restart Docker, wait for the Unix socket and the unit's TLS listener (root's bundle)
+- name: Reload Docker where it can reload the change, else restart it (root's bundle checks the TLS listener)
   dockerlab.docker.docker_daemon_restart:
     timeout: 60
+  register: docker_applied
+
+- name: Say which it did, and why
+  ansible.builtin.debug:
+    msg: "{{ docker_applied.msg | default('Nothing to apply') }}"
+
+- name: Always restart, whatever changed
+  dockerlab.docker.docker_daemon_restart:
+    mode: restart
 
 - name: Restart Docker, wait for a TLS listener named here
   dockerlab.docker.docker_daemon_restart:
@@ -150,10 +207,44 @@ EXAMPLES = r"""
 
 RETURN = r"""
 restarted:
-  description: Whether the daemon was restarted (would be, in check mode).
+  description: Whether the daemon was restarted or started (would be, in check mode).
   returned: always
   type: bool
   sample: true
+reloaded:
+  description: Whether the daemon applied the change with a reload, same process (would, in check mode).
+  returned: always
+  type: bool
+  sample: false
+action:
+  description:
+    - What the module did, C(reload), C(restart) or C(start); C(none) when
+      nothing was pending or the daemon was already active.
+    - C(restart) after a reload the daemon did not take.
+  returned: always
+  type: str
+  sample: reload
+reason:
+  description: Why it reloaded, restarted or started.
+  returned: always
+  type: str
+  sample: dockerd 26.1 reloads every changed key (registry-mirrors) on SIGHUP
+changed_keys:
+  description: The top-level daemon.json keys that changed since the daemon last started (empty when unknown).
+  returned: always
+  type: list
+  elements: str
+  sample: [registry-mirrors]
+pid:
+  description: The daemon's main process after the reload or restart (0 when nothing was done).
+  returned: always
+  type: int
+  sample: 4242
+msg:
+  description: One line saying what was done and why.
+  returned: when the daemon was reloaded, restarted or started
+  type: str
+  sample: 'Reloaded docker.service: dockerd 26.1 reloads every changed key (registry-mirrors) on SIGHUP.'
 daemon_reload:
   description: Whether systemd reloaded its units first.
   returned: always
@@ -211,6 +302,12 @@ from ansible_collections.dockerlab.docker.plugins.module_utils._listener import 
     local_address,
     split_tcp,
 )
+from ansible_collections.dockerlab.docker.plugins.module_utils._reload import (
+    decide,
+    not_taken,
+    parse_version,
+    shown_in_info,
+)
 from ansible_collections.dockerlab.docker.plugins.module_utils._systemd import effective_exec_start
 
 _ERROR_MARKERS = ("failed to start daemon", "level=fatal", "level=error", "unable to", "failed")
@@ -221,6 +318,32 @@ _BROKEN_MARKERS = ("could not create bridge network", "Unable to enable local ro
 JOURNAL_LINE = re.compile(r"^(\d+(?:\.\d+)?) \S+ [^:]+: (.*)$")
 # After /_ping answers, how long the default bridge may take to appear.
 BRIDGE_GRACE = 5.0
+
+
+# What dockerd logs once SIGHUP applied daemon.json (daemon/reload.go).
+RELOADED_MARKER = "Reloaded configuration"
+# At most this long (and never longer than ``timeout``) for a reload to show.
+RELOAD_WAIT = 10.0
+
+
+# What dockerd logs, at level error or fatal, when it refuses a reload:
+# "unable to configure the Docker daemon with file ...", "file configuration
+# validation failed", "Error reconfiguring the daemon" (20.10, 26.1), "Error
+# reloading configuration" (28), "Error validating authorization plugin".
+_RELOAD_REFUSALS = ("configur", "reload", "validat", "directive")
+
+
+def reload_errors(journal_text):
+    """The lines of a daemon's journal since a SIGHUP that say it refused the
+    new configuration: errors (or fatal ones) about its configuration. Docker
+    28 logs "Reloaded configuration" even after such an error, so these
+    decide first."""
+    return [
+        line.strip()
+        for line in journal_text.splitlines()
+        if ("level=error" in line or "level=fatal" in line)
+        and any(word in line.lower() for word in _RELOAD_REFUSALS)
+    ]
 
 
 def bridge_exists(socket_path):
@@ -298,6 +421,11 @@ class Restarter:
             "restored_files": [],
             "tls_listener": "",
             "downtime": 0.0,
+            "reloaded": False,
+            "action": "none",
+            "reason": "",
+            "changed_keys": [],
+            "pid": 0,
         }
 
     def systemctl_run(self, *args):
@@ -396,6 +524,123 @@ class Restarter:
     def journal_errors(self, since):
         return "\n".join(error_lines(self.journal(since)))
 
+    def main_pid(self):
+        """The unit's main process (0 when it has none)."""
+        rc, out, _err = self.systemctl_run("show", "--property=MainPID", "--value", self.unit)
+        return int(out.strip()) if rc == 0 and out.strip().isdecimal() else 0
+
+    def api_get(self, path):
+        """GET ``path`` on the Unix socket: the parsed answer, or None."""
+        try:
+            status, body = request(UnixHTTPConnection(self.params["socket"], timeout=5), "GET", path)
+        except (OSError, http.client.HTTPException):
+            return None
+        return body if status == 200 and isinstance(body, dict) else None
+
+    def settings(self, text):
+        """daemon.json's settings from its text, or None when it is no JSON object."""
+        return parse(text)[0]
+
+    def decide(self, pending):
+        """Reload or restart (dockerlab.docker's _reload.decide) for what the
+        stash says changed since the daemon last started."""
+        path = self.params["daemon_json"]
+        before = after = None
+        if pending == [path]:
+            saved, text = self.stash.saved_text(path)
+            before = self.settings(text) if saved else None
+            try:
+                after = self.settings(read_text(path))
+            except (OSError, UnicodeDecodeError):
+                after = None
+        version = (
+            parse_version((self.api_get("/version") or {}).get("Version")) if pending == [path] else None
+        )
+        return decide(pending, path, before, after, version), after
+
+    def reload_and_verify(self, keys, config):
+        """SIGHUP through ``systemctl reload``, then wait until the daemon
+        shows it took ``keys`` (GET /info, or its journal for keys /info does
+        not show). Returns ("ok" | "refused" | "not taken", why)."""
+        since = time.time()
+        pid = self.main_pid()
+        rc, _out, err = self.systemctl_run("reload", self.unit)
+        if rc != 0:
+            return "not taken", f"systemctl reload {self.unit} failed: {err.strip()}"
+        hidden = [key for key in keys if key not in shown_in_info(keys)]
+        deadline = time.monotonic() + min(self.params["timeout"], RELOAD_WAIT)
+        why = "the daemon did not answer GET /info"
+        while True:
+            journal = self.journal(since)
+            refused = reload_errors(journal)
+            if refused:
+                return "refused", refused[-1]
+            info = self.api_get("/info")
+            if info is not None:
+                differs = not_taken(keys, config, info)
+                logged = not hidden or RELOADED_MARKER in journal
+                if not differs and logged and self.main_pid() == pid:
+                    return "ok", ""
+                why = "; ".join(
+                    f"{key} is {seen!r} in GET /info, not {wanted!r}"
+                    for key, (wanted, seen) in differs.items()
+                )
+                if not why and not logged:
+                    why = f"dockerd logged no {RELOADED_MARKER!r} for {', '.join(hidden)}"
+                elif not why:
+                    why = f"the daemon's main process changed from {pid} to {self.main_pid()}"
+            if time.monotonic() >= deadline:
+                return "not taken", why
+            time.sleep(0.2)
+
+    def reload(self, decision, config, pending):
+        """Apply a reloadable change without a restart. Returns True when the
+        daemon took it; False when it must be restarted instead. A change
+        dockerd refuses is rolled back with a second reload, and fails."""
+        self.result.update(changed=True, reloaded=True, action="reload")
+        outcome, why = self.reload_and_verify(decision["keys"], config)
+        if outcome == "ok":
+            self.result["pid"] = self.main_pid()
+            self.result["msg"] = f"Reloaded {self.unit}: {decision['reason']}."
+            self.stash.clear()
+            return True
+        if outcome == "not taken":
+            self.result.update(
+                reloaded=False,
+                reason=f"{decision['reason']}, but it did not take them ({why}): restarting",
+            )
+            return False
+        try:
+            restored = self.stash.restore()
+        except OSError as exc:
+            self.module.fail_json(
+                msg=(
+                    f"dockerd refused to reload {', '.join(pending)} ({why}) and restoring the previous "
+                    f"files failed: {exc}. Restore them by hand from {self.stash.manifest}."
+                ),
+                daemon_error=why,
+                **self.result,
+            )
+        self.result.update(rolled_back=True, restored_files=restored)
+        previous = self.settings(read_text(self.params["daemon_json"])) or {}
+        outcome2, why2 = self.reload_and_verify(decision["keys"], previous)
+        if outcome2 == "ok":
+            self.stash.clear()
+        self.result["pid"] = self.main_pid()
+        back = (
+            "the previous settings were put back and reloaded; the daemon kept running"
+            if outcome2 == "ok"
+            else f"the previous settings were put back, but reloading them did not take ({why2})"
+        )
+        self.module.fail_json(
+            msg=(
+                f"{self.unit} refused to reload {', '.join(decision['keys'])} and was rolled back "
+                f"({', '.join(restored)}): {back}. The daemon said: {why}"
+            ),
+            daemon_error=why,
+            **self.result,
+        )
+
     def run(self):
         pending = self.stash.pending()
         if self.params["only_if_pending"] and not pending:
@@ -404,7 +649,21 @@ class Restarter:
             active = self.systemctl_run("is-active", self.unit)[1]
             if active.strip() == "active":
                 return self.result
-        self.result.update(changed=True, restarted=True)
+            decision, config = {"action": "start", "reason": f"{self.unit} was not active", "keys": []}, None
+        elif self.params["mode"] == "restart":
+            decision, config = {"action": "restart", "reason": "mode is restart", "keys": []}, None
+        else:
+            decision, config = self.decide(pending)
+        self.result.update(changed=True, action=decision["action"], reason=decision["reason"])
+        self.result["changed_keys"] = decision["keys"]
+        if decision["action"] == "reload":
+            if self.module.check_mode:
+                self.result["reloaded"] = True
+                return self.result
+            if self.reload(decision, config, pending):
+                return self.result
+            self.result["action"] = "restart"
+        self.result["restarted"] = True
         if self.module.check_mode:
             return self.result
         wall_start = time.time()
@@ -414,6 +673,9 @@ class Restarter:
         self.result["ansible_facts"] = {RESTARTED_FACT: True}
         if ok:
             self.result["downtime"] = round(time.monotonic() - start, 3)
+            self.result["pid"] = self.main_pid()
+            verb = "Started" if decision["action"] == "start" else "Restarted"
+            self.result["msg"] = f"{verb} {self.unit}: {self.result['reason']}."
             self.stash.clear()
             return self.result
         daemon_error = self.journal_errors(wall_start)
@@ -485,6 +747,8 @@ def main():
             },
             "tls_bundle": {"type": "path", "default": "/root/.docker"},
             "only_if_pending": {"type": "bool", "default": False},
+            "mode": {"type": "str", "default": "auto", "choices": ["auto", "restart"]},
+            "daemon_json": {"type": "path", "default": DEFAULT_PATH},
             "state": {"type": "str", "default": "restarted", "choices": ["restarted", "started"]},
             "stash_dir": {"type": "path", "default": DEFAULT_STASH_DIR},
         },

@@ -112,11 +112,14 @@ def short_tmp():
 
 
 class _PingHandler(http.server.BaseHTTPRequestHandler):
-    """Answers GET /_ping like dockerd, and GET /networks/bridge (200 while
-    the server's ``bridge()`` says the default bridge exists); everything
-    else is 404."""
+    """Answers GET /_ping like dockerd, GET /networks/bridge (200 while
+    the server's ``bridge()`` says the default bridge exists), and GET
+    /version and /info with what the server's ``documents()`` holds under
+    those paths; everything else is 404."""
 
     def do_GET(self):
+        documents = getattr(self.server, "documents", dict)()
+        kind = "text/plain; charset=utf-8"
         if self.path == "/_ping":
             status, body = self.server.ping_status, self.server.ping_body
         elif self.path == "/networks/bridge":
@@ -124,11 +127,13 @@ class _PingHandler(http.server.BaseHTTPRequestHandler):
             status, body = (
                 (200, '{"Name":"bridge"}') if found else (404, '{"message":"network bridge not found"}')
             )
+        elif self.path in documents:
+            status, body, kind = 200, json.dumps(documents[self.path]), "application/json"
         else:
             status, body = 404, '{"message":"page not found"}'
         payload = body.encode()
         self.send_response(status)
-        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
@@ -159,13 +164,15 @@ def _serve(server):
 @pytest.fixture
 def unix_ping_server():
     """Start a real HTTP server on a Unix socket:
-    ``start(path, status=200, body="OK", available=lambda: True, bridge=lambda: False)``."""
+    ``start(path, status=200, body="OK", available=lambda: True, bridge=lambda: False,
+    documents=dict)``, where ``documents()`` maps API paths (/version, /info)
+    to the JSON they answer."""
     servers = []
 
-    def start(path, *, status=200, body="OK", available=lambda: True, bridge=lambda: False):
+    def start(path, *, status=200, body="OK", available=lambda: True, bridge=lambda: False, documents=dict):
         server = _UnixPingServer(str(path), _PingHandler)
         server.ping_status, server.ping_body, server.available = status, body, available
-        server.bridge = bridge
+        server.bridge, server.documents = bridge, documents
         servers.append(_serve(server))
         return server
 

@@ -235,3 +235,53 @@ def test_server_certificate_is_reissued_for_new_names_or_near_expiry_only(host):
         f"{CURL_TLS} --cacert {TLS}/ca.pem --cert /root/.docker/cert.pem --key /root/.docker/key.pem"
     )
     assert ping.stdout == "OK", ping.stderr
+
+
+# --- reload or restart ------------------------------------------------------
+LAB_MIRROR = "http://dockerlab-registry:5000"
+# Never pulled from: only a second entry for the daemon to take.
+SPARE_MIRROR = "http://127.0.0.1:5999"
+
+
+def main_pid(host):
+    return host.check_output("systemctl show --property=MainPID --value docker.service").strip()
+
+
+def mirrors(host):
+    return json.loads(host.check_output("docker info --format '{{json .RegistryConfig.Mirrors}}'"))
+
+
+def test_a_new_registry_mirror_is_reloaded_in_the_same_dockerd(host):
+    pid = main_pid(host)
+    result = run_playbook(host, CONVERGE, {"docker_engine_registry_mirrors": [LAB_MIRROR, SPARE_MIRROR]})
+    assert result.returncode == 0, result.stdout[-3000:]
+    said = " ".join(result.stdout.split())  # the callback folds long lines
+    assert "Reloaded docker.service: dockerd " in said, said[-3000:]
+    assert "reloads every changed key (registry-mirrors) on SIGHUP" in said
+    assert main_pid(host) == pid, journal(host)
+    assert mirrors(host) == [f"{LAB_MIRROR}/", f"{SPARE_MIRROR}/"]
+    assert not host.file("/var/lib/dockerlab/rollback/pending.json").exists
+    # Back to the lab's one mirror: a reload again, and the daemon lets go of the other.
+    result = run_playbook(host, CONVERGE)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "Reloaded docker.service" in " ".join(result.stdout.split())
+    assert main_pid(host) == pid, journal(host)
+    assert mirrors(host) == [f"{LAB_MIRROR}/"]
+
+
+def test_a_setting_dockerd_reads_only_at_start_restarts_it_and_says_why(host):
+    pid = main_pid(host)
+    result = run_playbook(host, CONVERGE, {"docker_engine_daemon_options": {"log-level": "info"}})
+    assert result.returncode == 0, result.stdout[-3000:]
+    said = " ".join(result.stdout.split())
+    assert "applies log-level only when it starts." in said, said[-3000:]
+    assert "Restarted docker.service: dockerd " in said
+    assert main_pid(host) != pid
+    # The hand-set value back (prepare.yml's), with one more restart.
+    result = run_playbook(host, CONVERGE, {"docker_engine_daemon_options": {"log-level": "warn"}})
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert json.loads(host.file("/etc/docker/daemon.json").content_string)["log-level"] == "warn"
+    ping = host.run(
+        f"{CURL_TLS} --cacert {TLS}/ca.pem --cert /root/.docker/cert.pem --key /root/.docker/key.pem"
+    )
+    assert ping.stdout == "OK", ping.stderr

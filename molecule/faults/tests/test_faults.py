@@ -149,6 +149,10 @@ BAD_INPUTS = {
         {"docker_engine_daemon_options": {"hosts": ["tcp://0.0.0.0:2375"]}},
         "Remove 'hosts'",
     ),
+    "mirror-not-a-url": (
+        {"docker_engine_registry_mirrors": ["registry.lab:5000"]},
+        "docker_engine_registry_mirrors: 'registry.lab:5000' does not start with http:// or https://",
+    ),
     "log-opts-not-strings": (
         {"docker_engine_log_opts": {"max-file": 3}},
         "docker_engine_log_opts must be a dict of strings",
@@ -294,6 +298,37 @@ def test_an_option_the_daemon_refuses_is_rolled_back_while_flaskapp_serves(host,
     assert_serving(host)
 
 
+def main_pid(host):
+    return host.check_output("systemctl show --property=MainPID --value docker.service").strip()
+
+
+def test_a_reload_the_daemon_refuses_is_rolled_back_without_a_restart(host, fault):
+    # Past preflight's mirror check (docker_engine_daemon_options are the
+    # user's own daemon.json keys): dockerd itself refuses the mirror on SIGHUP.
+    bad = {"docker_engine_daemon_options": {"registry-mirrors": ["ftp://mirror.invalid"]}}
+    daemon_json = host.file(DAEMON_JSON).content_string
+    pid = main_pid(host)
+    start_probe(host)
+    result = run_playbook(host, SITE, bad)
+    published, container = stop_probe(host)
+    fault["injected"] = json.dumps(bad)
+    fault["checked"] = (
+        f"reload refused by dockerd, rolled back with a reload, same dockerd (pid {pid}); published port: "
+        f"{published['failed']} of {published['sent']} requests failed, flaskapp's address: "
+        f"{container['failed']} of {container['sent']}"
+    )
+    assert result.returncode != 0
+    text = " ".join(result.stdout.split())
+    assert "docker.service refused to reload registry-mirrors and was rolled back" in text, text[-3000:]
+    assert "the daemon kept running" in text
+    assert "ftp://mirror.invalid" in text  # dockerd's own words
+    assert host.file(DAEMON_JSON).content_string == daemon_json
+    assert main_pid(host) == pid, journal(host)
+    assert (published["failed"], container["failed"]) == (0, 0), (published, container)
+    assert_serving(host)
+    converge(host)
+
+
 BYPASS = Path(__file__).resolve().parents[1] / "userland_proxy_off.yml"
 # This mount only (a bind remount): the lab host's /proc/sys read-only as
 # Docker's default masking makes it, and back.
@@ -352,7 +387,9 @@ KILL_POINTS = {
         "TASK [dockerlab.docker.docker_access : Issue the server certificate from the CA"
     ),
     "installing-tls-files": "TASK [dockerlab.docker.docker_access : Install the daemon's TLS files",
-    "restarting-dockerd": "RUNNING HANDLER [dockerlab.docker.docker_engine : Restart Docker safely]",
+    "restarting-dockerd": (
+        "RUNNING HANDLER [dockerlab.docker.docker_engine : Reload or restart Docker safely]"
+    ),
 }
 
 

@@ -92,8 +92,40 @@ def journal(text):
         for line in text.splitlines():
             handle.write(f"{{time.time():.6f}} labhost dockerd[4242]: {{line}}\\n")
 
-if args[0] == "show":
+def read_json(name, default):
+    path = os.path.join(fake, name)
+    if not os.path.exists(path):
+        return default
+    with open(path) as handle:
+        return json.load(handle)
+
+def write_json(name, value):
+    with open(os.path.join(fake, name + ".tmp"), "w") as handle:
+        json.dump(value, handle)
+    os.replace(os.path.join(fake, name + ".tmp"), os.path.join(fake, name))
+
+if args[0] == "show" and "--property=MainPID" in args:
+    print(read_json("pid.json", 4242))
+elif args[0] == "show":
     print(behaviour.get("need_reload", "no"))
+elif args[0] == "reload":
+    # dockerd on SIGHUP: the same process applies what it reloads of
+    # daemon.json, or logs why it refuses and keeps what it ran with.
+    with open(behaviour["config"]) as handle:
+        config = json.load(handle)
+    if behaviour.get("reload_refuses_with") in config:
+        journal(
+            'time="2024-05-14T09:50:00.000000000Z" level=error msg="Error reconfiguring the daemon: '
+            f'invalid mirror: {{config[behaviour["reload_refuses_with"]]}}"'
+        )
+    else:
+        applied = {{k: v for k, v in config.items() if k not in behaviour.get("reload_ignores", [])}}
+        write_json("applied.json", applied)
+        if not behaviour.get("reload_logs_nothing"):
+            journal(
+                'time="2024-05-14T09:50:00.000000000Z" level=info '
+                f'msg="Reloaded configuration: {{json.dumps(applied)}}"'
+            )
 elif args[0] == "is-active":
     print(behaviour.get("active", "active"))
     sys.exit(0 if behaviour.get("active", "active") == "active" else 3)
@@ -103,8 +135,10 @@ elif args[0] == "daemon-reload":
         sys.exit(1)
 elif args[0] == "restart":
     set_state("down")
+    write_json("pid.json", read_json("pid.json", 4242) + 1)
     with open(behaviour["config"]) as handle:
         config = json.load(handle)
+    write_json("applied.json", config)
     unknown = sorted(set(config) - KNOWN)
     if unknown:
         journal(
@@ -173,6 +207,30 @@ class FakeDaemon:
     def has_bridge(self):
         return (self.fake / "bridge").exists()
 
+    def documents(self):
+        """GET /version and /info as dockerd answers them, from the settings
+        the stand-in applied at its last restart or reload."""
+        applied = self.fake / "applied.json"
+        config = json.loads(applied.read_text()) if applied.exists() else json.loads(self.config.read_text())
+        behaviour = json.loads((self.fake / "behaviour.json").read_text())
+        info = {
+            "Debug": config.get("debug", False),
+            "LiveRestoreEnabled": config.get("live-restore", False),
+            "Labels": config.get("labels", []),
+            "RegistryConfig": {
+                "Mirrors": [m.rstrip("/") + "/" for m in config.get("registry-mirrors", [])],
+                "InsecureRegistryCIDRs": ["127.0.0.0/8"],
+                "IndexConfigs": {},
+            },
+        }
+        if behaviour.get("version") is None and "version" in behaviour:
+            return {"/info": info}  # a daemon that does not say its version
+        return {"/version": {"Version": behaviour.get("version", "26.1.5+dfsg1")}, "/info": info}
+
+    def pid(self):
+        path = self.fake / "pid.json"
+        return json.loads(path.read_text()) if path.exists() else 4242
+
     def calls(self):
         log = self.fake / "calls.log"
         return log.read_text().splitlines() if log.exists() else []
@@ -193,7 +251,9 @@ def daemon(tmp_path, short_tmp, monkeypatch, unix_ping_server):
     config.parent.mkdir(parents=True)
     config.write_text('{"log-level": "info"}\n')
     state = FakeDaemon(fake, config, short_tmp / "docker.sock")
-    unix_ping_server(state.socket, available=state.answering, bridge=state.has_bridge)
+    unix_ping_server(
+        state.socket, available=state.answering, bridge=state.has_bridge, documents=state.documents
+    )
     return state
 
 
@@ -205,7 +265,13 @@ def stash_dir(tmp_path):
 @pytest.fixture
 def restart(run_module, daemon, stash_dir):
     def run_restart(*, check_mode=False, **args):
-        base = {"unit": UNIT, "socket": str(daemon.socket), "stash_dir": str(stash_dir), "timeout": 2}
+        base = {
+            "unit": UNIT,
+            "socket": str(daemon.socket),
+            "stash_dir": str(stash_dir),
+            "timeout": 2,
+            "mode": "restart",
+        }
         return run_module(docker_daemon_restart, {**base, **args}, check_mode=check_mode)
 
     return run_restart
@@ -237,6 +303,8 @@ RESTART_CALLS = [
 ]
 # A restart systemd reports as failed: the journal is read for the error instead.
 REFUSED_RESTART_CALLS = RESTART_CALLS[:-1]
+# After a restart that came back, the daemon's new main process is read.
+PID_CALL = f"systemctl show --property=MainPID --value {UNIT}"
 JOB_FAILED = (
     f"systemctl restart {UNIT} failed: "
     f"Job for {UNIT} failed because the control process exited with error code."
@@ -258,7 +326,7 @@ def test_a_restart_that_comes_back_succeeds_and_clears_the_stash(restart, config
     assert (result["changed"], result["restarted"], result["rolled_back"]) == (True, True, False)
     assert result["restored_files"] == []
     assert result["daemon_reload"] is False
-    assert daemon.calls() == RESTART_CALLS
+    assert daemon.calls() == [*RESTART_CALLS, PID_CALL]
     assert Stash(str(stash_dir)).pending() == []
     assert json.loads(daemon.config.read_text()) == {"live-restore": True, "log-level": "info"}
 
@@ -280,13 +348,14 @@ def test_a_changed_dropin_makes_systemd_reload_first(restart, daemon, stash_dir,
         f"systemctl reset-failed {UNIT}",
         f"systemctl restart {UNIT}",
         JOURNAL_CALL,
+        PID_CALL,
     ]
 
 
 def test_systemd_asking_for_a_reload_makes_it_reload(restart, daemon):
     daemon.behave(need_reload="yes")
     assert restart()["daemon_reload"] is True
-    assert daemon.calls() == [RESTART_CALLS[0], "systemctl daemon-reload", *RESTART_CALLS[1:]]
+    assert daemon.calls() == [RESTART_CALLS[0], "systemctl daemon-reload", *RESTART_CALLS[1:], PID_CALL]
 
 
 def test_a_refused_configuration_is_rolled_back_and_the_daemon_runs_again(
@@ -422,7 +491,7 @@ def test_only_if_pending_restarts_when_a_change_was_not_confirmed(restart, confi
     configure({"debug": True})
     result = restart(only_if_pending=True)
     assert (result["changed"], result["restarted"]) == (True, True)
-    assert daemon.calls() == RESTART_CALLS
+    assert daemon.calls() == [*RESTART_CALLS, PID_CALL]
     assert Stash(str(stash_dir)).pending() == []
 
 
@@ -430,7 +499,7 @@ def test_a_second_run_with_only_if_pending_reports_no_change(restart, configure,
     configure({"debug": True})
     assert restart(only_if_pending=True)["changed"] is True
     assert restart(only_if_pending=True)["changed"] is False
-    assert daemon.calls() == RESTART_CALLS
+    assert daemon.calls() == [*RESTART_CALLS, PID_CALL]
 
 
 def test_check_mode_reports_a_restart_and_runs_nothing(restart, configure, daemon, stash_dir):
@@ -542,7 +611,7 @@ def test_started_resets_the_start_limit_and_starts_a_daemon_that_is_not_active(r
     daemon.behave(active=active)
     result = restart(state="started")
     assert (result["changed"], result["restarted"]) == (True, True)
-    assert daemon.calls() == [f"systemctl is-active {UNIT}", *RESTART_CALLS]
+    assert daemon.calls() == [f"systemctl is-active {UNIT}", *RESTART_CALLS, PID_CALL]
     assert result["downtime"] >= 0
 
 
@@ -1041,3 +1110,163 @@ def test_check_mode_looks_for_no_listener(monkeypatch, restart, configure, daemo
     configure({"debug": True})
     assert restart(check_mode=True)["tls_listener"] == ""
     assert seen == []
+
+
+# --- reload or restart (mode auto) ---------------------------------------------
+# The stand-in's `systemctl reload` does what dockerd does on SIGHUP: the same
+# process applies daemon.json (GET /info shows it) and logs "Reloaded
+# configuration", or logs an error and keeps what it ran with.
+
+RELOAD_CALLS = [PID_CALL, f"systemctl reload {UNIT}", JOURNAL_CALL, PID_CALL, PID_CALL]
+MIRROR = "http://mirror.invalid:5000"
+
+
+@pytest.fixture
+def apply(run_module, daemon, stash_dir):
+    """The module as the role's handler runs it: mode auto, the stand-in's daemon.json."""
+
+    def run_apply(*, check_mode=False, **args):
+        base = {
+            "unit": UNIT,
+            "socket": str(daemon.socket),
+            "stash_dir": str(stash_dir),
+            "timeout": 2,
+            "daemon_json": str(daemon.config),
+        }
+        return run_module(docker_daemon_restart, {**base, **args}, check_mode=check_mode)
+
+    return run_apply
+
+
+def test_a_reloadable_change_is_reloaded_in_the_same_process(apply, configure, daemon, stash_dir):
+    configure({"registry-mirrors": [MIRROR]})
+    result = apply()
+    assert "failed" not in result, result
+    assert (result["changed"], result["reloaded"], result["restarted"]) == (True, True, False)
+    assert result["action"] == "reload"
+    assert result["changed_keys"] == ["registry-mirrors"]
+    assert result["reason"] == "dockerd 26.1 reloads every changed key (registry-mirrors) on SIGHUP"
+    assert result["msg"] == f"Reloaded {UNIT}: {result['reason']}."
+    assert result["pid"] == daemon.pid() == 4242
+    assert daemon.calls() == RELOAD_CALLS
+    assert daemon.documents()["/info"]["RegistryConfig"]["Mirrors"] == [f"{MIRROR}/"]
+    assert Stash(str(stash_dir)).pending() == []
+    # Containers and images are as they were: the roles need not read them again.
+    assert "ansible_facts" not in result
+
+
+def test_a_second_run_after_a_reload_has_nothing_to_apply(apply, configure, daemon):
+    configure({"registry-mirrors": [MIRROR]})
+    apply()
+    result = apply(only_if_pending=True)
+    assert (result["changed"], result["action"]) == (False, "none")
+
+
+@pytest.mark.parametrize(
+    ("options", "fixed"),
+    [
+        ({"log-level": "warn"}, "log-level"),
+        ({"userland-proxy": False}, "userland-proxy"),
+        ({"registry-mirrors": [MIRROR], "log-level": "warn"}, "log-level"),
+    ],
+    ids=["log-level", "userland-proxy", "mirrors-and-log-level"],
+)
+def test_a_change_dockerd_applies_only_at_start_restarts(apply, configure, daemon, options, fixed):
+    configure(options)
+    result = apply()
+    assert "failed" not in result, result
+    assert (result["action"], result["reloaded"], result["restarted"]) == ("restart", False, True)
+    assert result["reason"] == f"dockerd 26.1 applies {fixed} only when it starts"
+    assert result["changed_keys"] == sorted(options)
+    assert result["msg"] == f"Restarted {UNIT}: {result['reason']}."
+    assert f"systemctl reload {UNIT}" not in daemon.calls()
+    assert result["pid"] == daemon.pid() == 4243
+    assert result["ansible_facts"] == {"dockerlab_daemon_restarted": True}
+
+
+def test_a_tls_file_changed_with_daemon_json_restarts(apply, configure, daemon, stash_dir, tmp_path):
+    configure({"registry-mirrors": [MIRROR]})
+    cert = tmp_path / "server-cert.pem"
+    Stash(str(stash_dir)).save(str(cert))
+    cert.write_text("a new certificate\n")
+    result = apply()
+    assert result["action"] == "restart"
+    assert result["reason"] == f"{cert} changed; dockerd reads it only when it starts"
+
+
+def test_mode_restart_restarts_a_reloadable_change(apply, configure, daemon):
+    configure({"registry-mirrors": [MIRROR]})
+    result = apply(mode="restart")
+    assert (result["action"], result["reason"], result["restarted"]) == ("restart", "mode is restart", True)
+
+
+def test_a_daemon_that_does_not_say_its_version_is_restarted(apply, configure, daemon):
+    configure({"registry-mirrors": [MIRROR]})
+    daemon.behave(version=None)
+    result = apply()
+    assert result["action"] == "restart"
+    assert result["reason"] == "the daemon did not say its version, so what it can reload is unknown"
+
+
+def test_a_reload_the_daemon_refuses_is_rolled_back_with_a_reload(apply, configure, daemon, stash_dir):
+    before = daemon.config.read_bytes()
+    configure({"registry-mirrors": ["not a url"]})
+    daemon.behave(reload_refuses_with="registry-mirrors")
+    result = apply()
+    assert result["failed"] is True
+    assert result["msg"] == (
+        f"{UNIT} refused to reload registry-mirrors and was rolled back ({daemon.config}): the previous "
+        "settings were put back and reloaded; the daemon kept running. The daemon said: "
+        f"{result['daemon_error']}"
+    )
+    assert result["daemon_error"].endswith(
+        """msg="Error reconfiguring the daemon: invalid mirror: ['not a url']\""""
+    )
+    assert (result["rolled_back"], result["restored_files"]) == (True, [str(daemon.config)])
+    assert daemon.config.read_bytes() == before
+    assert Stash(str(stash_dir)).pending() == []
+    assert f"systemctl restart {UNIT}" not in daemon.calls()
+    assert result["pid"] == daemon.pid() == 4242
+
+
+def test_a_reload_the_daemon_does_not_take_is_followed_by_a_restart(apply, configure, daemon, stash_dir):
+    configure({"registry-mirrors": [MIRROR]})
+    daemon.behave(reload_ignores=["registry-mirrors"])
+    result = apply(timeout=1)
+    assert "failed" not in result, result
+    assert (result["action"], result["reloaded"], result["restarted"]) == ("restart", False, True)
+    assert result["reason"] == (
+        "dockerd 26.1 reloads every changed key (registry-mirrors) on SIGHUP, but it did not take them "
+        f"(registry-mirrors is [] in GET /info, not ['{MIRROR}']): restarting"
+    )
+    assert daemon.calls()[1] == f"systemctl reload {UNIT}"
+    assert f"systemctl restart {UNIT}" in daemon.calls()
+    assert daemon.documents()["/info"]["RegistryConfig"]["Mirrors"] == [f"{MIRROR}/"]
+    assert Stash(str(stash_dir)).pending() == []
+
+
+def test_a_key_info_does_not_show_is_confirmed_by_the_journal(apply, configure, daemon):
+    configure({"max-concurrent-downloads": 6})
+    result = apply()
+    assert (result["action"], result["reloaded"]) == ("reload", True)
+
+
+def test_a_key_info_does_not_show_without_the_journal_line_restarts(apply, configure, daemon):
+    configure({"max-concurrent-downloads": 6})
+    daemon.behave(reload_logs_nothing=True)
+    result = apply(timeout=1)
+    assert result["action"] == "restart"
+    assert "dockerd logged no 'Reloaded configuration' for max-concurrent-downloads" in result["reason"]
+
+
+def test_check_mode_says_it_would_reload_and_does_nothing(apply, configure, daemon, stash_dir):
+    configure({"registry-mirrors": [MIRROR]})
+    result = apply(check_mode=True)
+    assert (result["changed"], result["reloaded"], result["restarted"], result["action"]) == (
+        True,
+        True,
+        False,
+        "reload",
+    )
+    assert not [call for call in daemon.calls() if "reload" in call or "restart" in call]
+    assert Stash(str(stash_dir)).pending() == [str(daemon.config)]
