@@ -158,6 +158,7 @@ from ansible_collections.dockerlab.docker.plugins.plugin_utils._values import (
     as_dict,
     as_list,
     truthy,
+    url_error,
     whole_number,
 )
 
@@ -203,6 +204,14 @@ def input_errors(variables):
             "docker_engine_log_opts must be a dict of strings, as dockerd wants them: quote "
             + ", ".join(odd)
             + ', e.g. max-file: "3".'
+        )
+    # dockerd refuses the whole daemon.json (and a reload of it) for one bad mirror.
+    mirrors = variables.get("docker_engine_registry_mirrors")
+    bad = [why for why in map(url_error, mirrors) if why] if isinstance(mirrors, list) else []
+    if bad:
+        errors.append(
+            f"docker_engine_registry_mirrors: {'; '.join(bad)}. Give each mirror as http:// or "
+            "https:// and a host, e.g. http://registry.lab:5000."
         )
     return errors
 

@@ -59,3 +59,25 @@ def as_dict(name, value):
     """The dict the role's argument spec read ``value`` as (it accepts JSON
     or key=value pairs, as -e gives them)."""
     return _spec_type("dict", name, value)
+
+
+def url_error(value, schemes=("http", "https")):
+    """Why ``value`` is not a URL dockerd takes (a scheme of ``schemes`` and a
+    host; no user, query or fragment, as moby's registry.ValidateMirror
+    wants), or None when it is one."""
+    from urllib.parse import urlsplit
+
+    if not isinstance(value, str):
+        return f"{value!r} is not a string"
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port that is no number
+    except ValueError as exc:
+        return f"{value!r} is not a URL ({exc})"
+    if parts.scheme not in schemes:
+        return f"{value!r} does not start with {' or '.join(s + '://' for s in schemes)}"
+    if not parts.hostname:
+        return f"{value!r} names no host"
+    if parts.username or parts.password or parts.query or parts.fragment:
+        return f"{value!r} has a user, a query or a fragment, which dockerd refuses"
+    return None

@@ -64,12 +64,48 @@ def test_the_defaults_are_fine(check, defaults):
         ({"docker_engine_log_opts": {"max-file": 3}}, "quote max-file (3)"),
         ({"docker_engine_log_opts": {"max-size": "10m", "max-file": 3}}, "quote max-file (3)"),
         ({"docker_engine_log_opts": {"labels": None}}, "quote labels (None)"),
+        (
+            {"docker_engine_registry_mirrors": ["registry.lab:5000"]},
+            "'registry.lab:5000' does not start with",
+        ),
+        (
+            {"docker_engine_registry_mirrors": ["not a url"]},
+            "'not a url' does not start with http:// or https://",
+        ),
+        (
+            {"docker_engine_registry_mirrors": ["ftp://registry.lab"]},
+            "'ftp://registry.lab' does not start with",
+        ),
+        ({"docker_engine_registry_mirrors": ["http://"]}, "'http://' names no host"),
+        ({"docker_engine_registry_mirrors": ["http://r.lab:port"]}, "'http://r.lab:port' is not a URL"),
+        ({"docker_engine_registry_mirrors": ["http://u:p@r.lab"]}, "has a user, a query or a fragment"),
+        ({"docker_engine_registry_mirrors": ["http://r.lab/?x=1"]}, "has a user, a query or a fragment"),
+        ({"docker_engine_registry_mirrors": [5000]}, "5000 is not a string"),
     ],
 )
 def test_each_bad_engine_value_is_named(changes, expected):
     errors = engine_errors({**ENGINE, **changes})
     assert len(errors) == 1, errors
     assert expected in errors[0], errors
+
+
+@pytest.mark.parametrize(
+    "mirrors",
+    [
+        ["http://dockerlab-registry:5000"],
+        ["https://mirror.gcr.io", "http://[fd00::1]:5000/"],
+        ["http://10.0.0.1"],
+    ],
+)
+def test_good_registry_mirrors_pass(mirrors):
+    assert engine_errors({**ENGINE, "docker_engine_registry_mirrors": mirrors}) == []
+
+
+def test_a_bad_registry_mirror_says_how_to_give_one():
+    assert engine_errors({**ENGINE, "docker_engine_registry_mirrors": ["http://ok:5000", "mirror:5000"]}) == [
+        "docker_engine_registry_mirrors: 'mirror:5000' does not start with http:// or https://. Give each "
+        "mirror as http:// or https:// and a host, e.g. http://registry.lab:5000."
+    ]
 
 
 def test_the_engine_messages_say_what_to_do():
