@@ -96,9 +96,20 @@ def tls_paths(tls_dir):
     return (f"{tls_dir}/ca.pem", f"{tls_dir}/server-cert.pem", f"{tls_dir}/server-key.pem")
 
 
+# Flags a mode adds whatever its inputs. Docker 26 and newer, given a
+# tcp:// host without TLS, log a deprecation notice, wait 15 s on purpose
+# and say the next release will refuse to start unless TLS is turned off
+# explicitly; --tls=false says so (Docker 20.10 accepts it too). The role
+# runs docker_daemon_listener on every run in mode insecure, and the module
+# compares the whole drop-in, so one written before these flags is written
+# again.
+MODE_FLAGS = {"insecure": ["--tls=false"]}
+
+
 def flags(mode, address, port, ca, cert, key):
-    """dockerd's flags for the listener (TLS flags in mode tls)."""
-    args = ["-H", listen_url(address, port)]
+    """dockerd's flags for the listener (TLS flags in mode tls, TLS turned
+    off explicitly in mode insecure)."""
+    args = ["-H", listen_url(address, port), *MODE_FLAGS.get(mode, [])]
     if mode == "tls":
         args += ["--tlsverify", f"--tlscacert={ca}", f"--tlscert={cert}", f"--tlskey={key}"]
     return args

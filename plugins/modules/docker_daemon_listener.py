@@ -17,7 +17,9 @@ description:
   - O(mode=insecure) opens the Docker API without any authentication. Anyone
     who can reach the port is root on the host. It is refused unless
     O(insecure_acknowledged=true), and then it warns. Only for deliberately
-    vulnerable breakout labs.
+    vulnerable breakout labs. The listener says C(--tls=false) explicitly,
+    without which Docker 26 and newer log a deprecation notice and wait 15
+    seconds at every start (Docker 20.10 accepts the flag too).
   - O(mode=absent) removes the drop-in.
   - Refuses an address that is not an IPv4 or IPv6 address or a host name, and
     a port outside 1-65535, naming the bad value.

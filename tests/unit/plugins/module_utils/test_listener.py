@@ -135,8 +135,9 @@ def test_flags_in_mode_tls_verify_clients_with_the_ca():
     ]
 
 
-def test_flags_in_mode_insecure_are_the_listener_alone():
-    assert flags("insecure", ANY_IPV4, 2375, "a", "b", "c") == ["-H", "tcp://0.0.0.0:2375"]
+def test_flags_in_mode_insecure_turn_tls_off_explicitly():
+    # Docker 26+ waits 15 s at start (and 29 will refuse) without --tls=false.
+    assert flags("insecure", ANY_IPV4, 2375, "a", "b", "c") == ["-H", "tcp://0.0.0.0:2375", "--tls=false"]
 
 
 @pytest.mark.parametrize(

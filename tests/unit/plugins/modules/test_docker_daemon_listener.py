@@ -222,7 +222,7 @@ def test_diff_of_a_new_dropin_starts_empty(run, lab):
 def test_insecure_with_acknowledgement_listens_without_tls_and_warns(run, lab):
     result = run(mode="insecure", port=2375, insecure_acknowledged=True)
     assert result["changed"] is True
-    assert lab["dropin"].read_text().endswith(f"ExecStart={VENDOR_EXEC} -H tcp://0.0.0.0:2375\n")
+    assert lab["dropin"].read_text().endswith(f"ExecStart={VENDOR_EXEC} -H tcp://0.0.0.0:2375 --tls=false\n")
     assert result["warnings"] == [
         "The Docker API listens on tcp://0.0.0.0:2375 WITHOUT authentication or encryption: anyone "
         "who can reach this port is root on the host. Use this only in an isolated, "
@@ -498,7 +498,7 @@ def test_the_vendor_unit_is_found_in_systemd_dir_when_not_given(run_module, lab)
             "stash_dir": str(lab["stash"]),
         },
     )
-    assert result["exec_start"] == f"{VENDOR_EXEC} -H tcp://0.0.0.0:2376"
+    assert result["exec_start"] == f"{VENDOR_EXEC} -H tcp://0.0.0.0:2376 --tls=false"
     assert f"vendor unit {lab['systemd'] / 'docker.service'}." in lab["dropin"].read_text()
 
 
@@ -523,7 +523,7 @@ def test_the_vendor_unit_is_found_lower_in_the_search_path(run_module, lab, tmp_
             "stash_dir": str(lab["stash"]),
         },
     )
-    assert result["exec_start"] == f"{VENDOR_EXEC} -H tcp://0.0.0.0:2376"
+    assert result["exec_start"] == f"{VENDOR_EXEC} -H tcp://0.0.0.0:2376 --tls=false"
     assert f"vendor unit {lower / 'docker.service'}." in lab["dropin"].read_text()
 
 
