@@ -655,7 +655,7 @@ def test_a_running_container_is_judged_by_its_configuration_where_proc_cannot_te
 def test_proc_is_read_only_for_a_running_container_with_a_pid(
     proc, status, running_flag, pid, daemon_config, nnp, allowed
 ):
-    for each in {NNP_PID, pid}:
+    for each in sorted({NNP_PID, pid}):
         proc.add(each, nnp)
     info = with_security_opt(None, status=status, pid=pid)
     info["State"]["Running"] = running_flag
