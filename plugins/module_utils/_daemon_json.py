@@ -44,11 +44,12 @@ def merge(base, overlay):
     return merged
 
 
-def apply(current, options, remove_keys=()):
+def apply(current, options, remove_keys=(), replace_keys=()):
     """daemon.json as docker_daemon_config writes it: ``options`` merged into
-    the ``current`` settings, then ``remove_keys`` taken out; keys set by
-    hand and not named stay."""
-    desired = merge(current, options)
+    the ``current`` settings (those of ``replace_keys`` replacing the file's
+    value instead), then ``remove_keys`` taken out; keys set by hand and not
+    named stay."""
+    desired = merge({k: v for k, v in current.items() if k not in replace_keys or k not in options}, options)
     for key in remove_keys:
         desired.pop(key, None)
     return desired
@@ -57,3 +58,23 @@ def apply(current, options, remove_keys=()):
 def render(data):
     """The file's text: sorted keys, two spaces, a final newline."""
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+
+# dockerd --validate: Docker 23.0 and newer check a daemon.json with the
+# daemon's flags without starting anything ("configuration OK", exit 0).
+VALIDATE_SINCE = (23, 0)
+
+
+def validate_argv(dockerd, unit_argv, candidate):
+    """The command that checks ``candidate`` (a daemon.json path) as the unit
+    would start dockerd: the unit's ExecStart arguments (``unit_argv``, its
+    first word the program), then ``--validate --config-file CANDIDATE``,
+    last, so that it wins over a --config-file of the unit. An argument that
+    is only an environment variable reference ($DOCKER_OPTS, ${DOCKER_OPTS}),
+    which systemd expands and which is empty unless set, is left out."""
+    flags = [
+        arg
+        for arg in (unit_argv or [])[1:]
+        if not (arg.startswith("$") and arg.lstrip("${").rstrip("}").replace("_", "").isalnum())
+    ]
+    return [dockerd, *flags, "--validate", "--config-file", candidate]

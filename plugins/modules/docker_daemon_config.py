@@ -23,6 +23,15 @@ description:
   - Before changing the file, saves its previous version in the rollback stash
     (see M(dockerlab.docker.docker_daemon_restart)), which restores it if the daemon refuses
     the new configuration.
+  - "Before it writes (and in check mode too), asks dockerd whether it would
+    start with the new file: C(dockerd --validate --config-file CANDIDATE)
+    with the flags of O(unit)'s ExecStart after its drop-ins, where the
+    installed dockerd has C(--validate) (Docker 23 and newer). A
+    configuration dockerd refuses (an unknown key, a bad value, a directive
+    given both as a flag and in the file) fails the task, quoting dockerd,
+    before the file changes. Docker 20.10 has no C(--validate): there
+    M(dockerlab.docker.docker_daemon_restart) finds a refusal when it
+    restarts, and rolls back. dockerd does not check log options this way."
   - Does not restart the daemon; notify a handler that runs
     M(dockerlab.docker.docker_daemon_restart) when the task changed.
   - Only the Python standard library is needed on the managed host.
@@ -53,6 +62,24 @@ options:
     type: list
     elements: str
     default: [hosts]
+  replace_keys:
+    description:
+      - Keys whose value in O(options) replaces the file's instead of being
+        merged into it, e.g. C(log-opts) when the log driver changes (the old
+        driver's options would make dockerd refuse to start).
+    type: list
+    elements: str
+    default: []
+  validate:
+    description:
+      - Check the new file with C(dockerd --validate) before writing it, where
+        dockerd can (Docker 23 and newer); V(false) never asks dockerd.
+    type: bool
+    default: true
+  unit:
+    description: The systemd unit whose ExecStart flags dockerd validates the file with.
+    type: str
+    default: docker.service
   stash_dir:
     description: Directory of the rollback stash shared with M(dockerlab.docker.docker_daemon_restart).
     type: path
@@ -102,17 +129,37 @@ changed_keys:
   type: list
   elements: str
   sample: [live-restore]
+validated:
+  description:
+    - C(ok) when dockerd accepted the new file, C(refused) when it did not
+      (the task then fails); C(unsupported) when the installed dockerd has no
+      C(--validate) (before Docker 23) or none is installed; C(skipped) when
+      the file does not change or O(validate=false).
+  returned: always
+  type: str
+  sample: ok
+daemon_error:
+  description: What C(dockerd --validate) said of the new file, the path being O(path)'s.
+  returned: when dockerd refused the new file
+  type: str
+  sample: >-
+    unable to configure the Docker daemon with file /etc/docker/daemon.json:
+    the following directives don't match any configuration option: bogus
 """
 
 import json
 import os
+import shutil
+import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dockerlab.docker.plugins.module_utils._daemon_json import (
     DEFAULT_PATH,
+    VALIDATE_SINCE,
     apply,
     parse,
     render,
+    validate_argv,
 )
 from ansible_collections.dockerlab.docker.plugins.module_utils._files import (
     DEFAULT_STASH_DIR,
@@ -120,6 +167,8 @@ from ansible_collections.dockerlab.docker.plugins.module_utils._files import (
     read_text,
     write_atomic,
 )
+from ansible_collections.dockerlab.docker.plugins.module_utils._reload import parse_version
+from ansible_collections.dockerlab.docker.plugins.module_utils._systemd import effective_exec_start
 
 RESERVED_REASONS = {
     "hosts": (
@@ -160,6 +209,27 @@ class DaemonConfig:
         self.module = module
         self.path = module.params["path"]
 
+    def validate(self, text):
+        """("ok" | "refused" | "unsupported", dockerd's words): what dockerd
+        --validate says of ``text`` as the unit would start it."""
+        dockerd = self.module.get_bin_path("dockerd")
+        if not dockerd:
+            return "unsupported", "dockerd is not installed"
+        rc, out, err = self.module.run_command([dockerd, "--version"])
+        version = parse_version(out.replace("Docker version", "").strip()) if rc == 0 else None
+        if version is None or version < VALIDATE_SINCE:
+            return "unsupported", f"{out.strip() or err.strip()}: no --validate before Docker 23"
+        argv = effective_exec_start(self.module.params["unit"], read_text) or [dockerd]
+        directory = tempfile.mkdtemp(prefix="dockerlab-validate-")
+        try:
+            candidate = os.path.join(directory, "daemon.json")
+            write_atomic(candidate, text, 0o600)
+            rc, out, err = self.module.run_command(validate_argv(dockerd, argv, candidate))
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+        said = " ".join((err.strip() or out.strip()).split())
+        return ("ok" if rc == 0 else "refused"), said.replace(candidate, self.path)
+
     def run(self):
         params = self.module.params
         try:
@@ -176,7 +246,7 @@ class DaemonConfig:
         errors = reserved_errors(params["reserved_keys"], current, params["options"], self.path)
         if errors:
             self.module.fail_json(msg=" ".join(errors) + " Nothing was changed.", path=self.path)
-        desired = apply(current, params["options"], params["remove_keys"])
+        desired = apply(current, params["options"], params["remove_keys"], params["replace_keys"])
         changed_keys = sorted(
             {k for k in desired if current.get(k, object()) != desired[k]} | (set(current) - set(desired))
         )
@@ -186,6 +256,7 @@ class DaemonConfig:
             "path": self.path,
             "config": desired,
             "changed_keys": changed_keys,
+            "validated": "skipped",
         }
         after_text = render(desired) if changed else before_text
         if self.module._diff:
@@ -195,6 +266,17 @@ class DaemonConfig:
                 "before": before_text or "",
                 "after": after_text or "",
             }
+        if changed and params["validate"]:
+            result["validated"], said = self.validate(after_text)
+            if result["validated"] == "refused":
+                self.module.fail_json(
+                    msg=(
+                        f"dockerd would not start with the new {self.path} (changing "
+                        f"{', '.join(changed_keys)}): {said} Nothing was changed."
+                    ),
+                    daemon_error=said,
+                    **result,
+                )
         if changed and not self.module.check_mode:
             directory = os.path.dirname(self.path)
             try:
@@ -217,6 +299,9 @@ def main():
             # daemon.json keys, not key material.
             "remove_keys": {"type": "list", "elements": "str", "default": [], "no_log": False},
             "reserved_keys": {"type": "list", "elements": "str", "default": ["hosts"], "no_log": False},
+            "replace_keys": {"type": "list", "elements": "str", "default": [], "no_log": False},
+            "validate": {"type": "bool", "default": True},
+            "unit": {"type": "str", "default": "docker.service"},
             "stash_dir": {"type": "path", "default": DEFAULT_STASH_DIR},
         },
         supports_check_mode=True,

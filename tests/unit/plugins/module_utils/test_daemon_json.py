@@ -95,3 +95,82 @@ def test_apply_merges_the_options_then_takes_the_removed_keys_out(current, optio
     original = json.dumps(current)
     assert apply(current, options, remove_keys) == desired
     assert json.dumps(current) == original  # the current settings are not modified
+
+
+# --- dockerd --validate's command line -----------------------------------------
+VENDOR_ARGV = [
+    "/usr/sbin/dockerd",
+    "-H",
+    "fd://",
+    "--containerd=/run/containerd/containerd.sock",
+    "$DOCKER_OPTS",
+]
+
+
+def test_validate_argv_keeps_the_units_flags_and_drops_unset_variables():
+    from ansible_collections.dockerlab.docker.plugins.module_utils._daemon_json import validate_argv
+
+    assert validate_argv("/usr/sbin/dockerd", VENDOR_ARGV, "/run/c/daemon.json") == [
+        "/usr/sbin/dockerd",
+        "-H",
+        "fd://",
+        "--containerd=/run/containerd/containerd.sock",
+        "--validate",
+        "--config-file",
+        "/run/c/daemon.json",
+    ]
+
+
+@pytest.mark.parametrize("reference", ["$DOCKER_OPTS", "${DOCKER_OPTS}", "$OPTS2"])
+def test_validate_argv_drops_each_form_of_variable_reference(reference):
+    from ansible_collections.dockerlab.docker.plugins.module_utils._daemon_json import validate_argv
+
+    assert reference not in validate_argv("dockerd", ["dockerd", "-H", "fd://", reference], "c")
+
+
+def test_validate_argv_keeps_the_listener_flags_and_puts_the_candidate_last():
+    from ansible_collections.dockerlab.docker.plugins.module_utils._daemon_json import validate_argv
+
+    argv = [
+        *VENDOR_ARGV[:-1],
+        "-H",
+        "tcp://0.0.0.0:2376",
+        "--tlsverify",
+        "--config-file=/etc/docker/other.json",
+    ]
+    result = validate_argv("/usr/sbin/dockerd", argv, "/run/c/daemon.json")
+    assert result[1:-3] == argv[1:]
+    assert result[-3:] == ["--validate", "--config-file", "/run/c/daemon.json"]
+
+
+def test_validate_argv_without_a_unit_is_dockerd_alone():
+    from ansible_collections.dockerlab.docker.plugins.module_utils._daemon_json import validate_argv
+
+    assert validate_argv("/usr/sbin/dockerd", None, "c") == [
+        "/usr/sbin/dockerd",
+        "--validate",
+        "--config-file",
+        "c",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("current", "options", "replace", "expected"),
+    [
+        (
+            {"log-opts": {"max-size": "1m"}},
+            {"log-opts": {"tag": "x"}},
+            ["log-opts"],
+            {"log-opts": {"tag": "x"}},
+        ),
+        (
+            {"log-opts": {"max-size": "1m"}},
+            {"log-opts": {"tag": "x"}},
+            [],
+            {"log-opts": {"max-size": "1m", "tag": "x"}},
+        ),
+        ({"log-opts": {"max-size": "1m"}}, {}, ["log-opts"], {"log-opts": {"max-size": "1m"}}),
+    ],
+)
+def test_apply_replaces_the_keys_named(current, options, replace, expected):
+    assert apply(current, options, (), replace) == expected

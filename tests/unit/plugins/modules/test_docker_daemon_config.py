@@ -470,3 +470,138 @@ def test_a_reserved_key_in_the_file_is_refused_even_when_listed_in_remove_keys(r
     assert HOSTS_CONFLICT in result["msg"]
     assert config.read_bytes() == before
     assert not stash.exists()
+
+
+# --- dockerd --validate before writing ---------------------------------------
+# dockerd 23+ cannot run on this machine (Debian 12 has 20.10): a stand-in on
+# PATH answers --version and --validate as dockerd 26.1 does, refusing keys it
+# does not know and a directive given both as a flag and in the file. The lab
+# hosts of the Molecule scenarios run the real one (faults, Debian 13).
+FAKE_DOCKERD = """\
+#!{python}
+import json, os, sys
+args = sys.argv[1:]
+with open(os.environ["DOCKERLAB_FAKE_DOCKERD_LOG"], "a") as log:
+    log.write(json.dumps(args) + "\\n")
+if args == ["--version"]:
+    print("Docker version " + os.environ["DOCKERLAB_FAKE_DOCKERD_VERSION"] + ", build a72d7cd")
+    sys.exit(0)
+if "--validate" not in args:
+    sys.exit("stand-in dockerd: only --version and --validate")
+path = args[args.index("--config-file") + 1]
+with open(path) as handle:
+    config = json.load(handle)
+known = {{"debug", "live-restore", "log-driver", "log-opts", "registry-mirrors", "hosts"}}
+unknown = sorted(set(config) - known)
+if unknown:
+    sys.exit(f"unable to configure the Docker daemon with file {{path}}: the following directives don't "
+             f"match any configuration option: {{', '.join(unknown)}}")
+if "hosts" in config and "-H" in args:
+    sys.exit("unable to configure the Docker daemon with file " + path + ": the following directives are "
+             "specified both as a flag and in the configuration file: hosts")
+print("configuration OK", file=sys.stderr)
+"""
+
+
+@pytest.fixture
+def fake_dockerd(tmp_path, monkeypatch):
+    """A stand-in dockerd first on PATH; returns the list of its calls."""
+    import sys
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "dockerd").write_text(FAKE_DOCKERD.format(python=sys.executable))
+    (bin_dir / "dockerd").chmod(0o755)
+    log = tmp_path / "dockerd-calls.log"
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("DOCKERLAB_FAKE_DOCKERD_LOG", str(log))
+    monkeypatch.setenv("DOCKERLAB_FAKE_DOCKERD_VERSION", "26.1.5+dfsg1")
+
+    def calls():
+        return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+    calls.bin = str(bin_dir / "dockerd")
+    return calls
+
+
+# No such unit: dockerd is validated with no flags of a unit.
+NO_UNIT = {"unit": "dockerlab-no-such.service"}
+
+
+def test_a_configuration_dockerd_refuses_fails_before_the_file_changes(run, paths, fake_dockerd):
+    config, stash = paths
+    before = write(config, '{"debug": true}\n')
+    result = run({"bogus": True}, **NO_UNIT)
+    assert result["failed"] is True
+    assert result["validated"] == "refused"
+    assert result["msg"] == (
+        f"dockerd would not start with the new {config} (changing bogus): unable to configure the Docker "
+        f"daemon with file {config}: the following directives don't match any configuration option: bogus "
+        "Nothing was changed."
+    )
+    assert config.read_bytes() == before
+    assert Stash(str(stash)).pending() == []
+
+
+def test_a_configuration_dockerd_accepts_is_written(run, paths, fake_dockerd):
+    config = paths[0]
+    write(config, '{"debug": true}\n')
+    result = run({"live-restore": True}, **NO_UNIT)
+    assert (result["changed"], result["validated"]) == (True, "ok")
+    assert json.loads(config.read_text()) == {"debug": True, "live-restore": True}
+    version, validate = fake_dockerd()
+    assert version == ["--version"]
+    assert validate[:2] == ["--validate", "--config-file"]
+    candidate = validate[2]
+    assert candidate.endswith("/daemon.json")
+    assert candidate != str(config)
+    assert not os.path.exists(os.path.dirname(candidate))  # the candidate is gone
+
+
+def test_check_mode_asks_dockerd_too(run, paths, fake_dockerd):
+    config = paths[0]
+    before = write(config, "{}\n")
+    result = run({"bogus": True}, check_mode=True, **NO_UNIT)
+    assert (result["failed"], result["validated"]) == (True, "refused")
+    assert config.read_bytes() == before
+
+
+@pytest.mark.parametrize("version", ["20.10.24+dfsg1", "22.06.0-beta.0"])
+def test_a_dockerd_before_23_is_not_asked(run, paths, fake_dockerd, monkeypatch, version):
+    monkeypatch.setenv("DOCKERLAB_FAKE_DOCKERD_VERSION", version)
+    result = run({"bogus": True}, **NO_UNIT)
+    assert (result["changed"], result["validated"]) == (True, "unsupported")
+    assert fake_dockerd() == [["--version"]]
+
+
+@pytest.mark.parametrize(("args", "calls"), [({"validate": False}, []), ({}, [])], ids=["off", "unchanged"])
+def test_dockerd_is_not_asked_when_off_or_nothing_changes(run, paths, fake_dockerd, args, calls):
+    write(paths[0], '{"live-restore": true}\n')
+    result = run({"live-restore": True} if not args else {"bogus": True}, **NO_UNIT, **args)
+    assert result["validated"] == "skipped"
+    assert fake_dockerd() == calls
+
+
+def test_the_real_dockerd_of_this_machine(run, paths):
+    """Debian 12's dockerd (20.10) has no --validate: the file is written."""
+    if not os.path.exists("/usr/sbin/dockerd"):
+        pytest.skip("no dockerd on this machine")
+    result = run({"live-restore": True}, **NO_UNIT)
+    assert result["validated"] in ("unsupported", "ok")
+    assert result["changed"] is True
+
+
+def test_replace_keys_replace_instead_of_merging(run, paths):
+    config = paths[0]
+    write(config, '{"log-driver": "json-file", "log-opts": {"max-size": "10m", "max-file": "3"}}\n')
+    result = run({"log-driver": "journald", "log-opts": {"tag": "{{.Name}}"}}, replace_keys=["log-opts"])
+    assert json.loads(config.read_text()) == {"log-driver": "journald", "log-opts": {"tag": "{{.Name}}"}}
+    assert result["changed_keys"] == ["log-driver", "log-opts"]
+
+
+def test_a_replace_key_not_in_the_options_stays(run, paths):
+    config = paths[0]
+    write(config, '{"log-opts": {"max-size": "10m"}}\n')
+    result = run({"debug": True}, replace_keys=["log-opts"])
+    assert json.loads(config.read_text()) == {"debug": True, "log-opts": {"max-size": "10m"}}
+    assert result["changed_keys"] == ["debug"]
