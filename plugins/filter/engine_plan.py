@@ -84,8 +84,9 @@ _value:
       description:
         - The daemon.json settings the role wants. C(live-restore), C(icc),
           C(no-new-privileges) and C(userland-proxy) as booleans,
-          C(log-driver), C(log-opts), C(registry-mirrors) when there are
-          mirrors and C(userns-remap) when it is set; then
+          C(log-driver), C(log-opts) when there are options,
+          C(registry-mirrors) when there are mirrors and C(userns-remap) when
+          it is set; then
           C(docker_engine_daemon_options) merged over them (dicts key by key,
           an explicit key wins).
         - Empty when there are input errors.
@@ -94,8 +95,18 @@ _value:
       description:
         - What the merge takes out of daemon.json. C(userns-remap) when
           neither C(docker_engine_userns_remap) nor
-          C(docker_engine_daemon_options) sets it.
+          C(docker_engine_daemon_options) sets it; C(log-opts) when neither
+          C(docker_engine_log_opts) nor C(docker_engine_daemon_options) sets
+          any (another driver's options would make dockerd refuse to start).
         - Empty otherwise, and when there are input errors.
+      type: list
+      elements: str
+    replaced_keys:
+      description:
+        - What replaces daemon.json's value instead of merging into it, that
+          is C(log-opts) when the role sets any. They are the driver's own (a
+          json-file C(max-size) left under journald makes dockerd refuse to
+          start).
       type: list
       elements: str
     config_suspect:
@@ -132,8 +143,8 @@ _value:
     daemon_config:
       description:
         - daemon.json as M(docker_daemon_config) would write it. The current
-          settings without C(removed_keys), with C(options) merged over them;
-          keys set by hand stay.
+          settings with C(options) merged over them (C(replaced_keys)
+          replaced), without C(removed_keys); keys set by hand stay.
       type: dict
     config_differs:
       description: True when C(daemon_config) is not the current daemon.json.
@@ -251,6 +262,7 @@ def engine_plan(facts, variables):
         "input_errors": wrong,
         "options": {},
         "removed_keys": [],
+        "replaced_keys": [],
     }
     if not wrong:
         managed = {
@@ -259,15 +271,20 @@ def engine_plan(facts, variables):
             "no-new-privileges": truthy(v["docker_engine_no_new_privileges"]),
             "userland-proxy": truthy(v["docker_engine_userland_proxy"]),
             "log-driver": v["docker_engine_log_driver"],
-            "log-opts": v["docker_engine_log_opts"],
         }
+        if v["docker_engine_log_opts"]:
+            managed["log-opts"] = v["docker_engine_log_opts"]
         if v["docker_engine_registry_mirrors"]:
             managed["registry-mirrors"] = v["docker_engine_registry_mirrors"]
         if v["docker_engine_userns_remap"]:
             managed["userns-remap"] = v["docker_engine_userns_remap"]
         plan["options"] = merge(managed, v["docker_engine_daemon_options"])
         if not v["docker_engine_userns_remap"] and "userns-remap" not in v["docker_engine_daemon_options"]:
-            plan["removed_keys"] = ["userns-remap"]
+            plan["removed_keys"].append("userns-remap")
+        if "log-opts" in plan["options"]:
+            plan["replaced_keys"] = ["log-opts"]
+        else:
+            plan["removed_keys"].append("log-opts")
     daemon_json = facts.get("daemon_json") or {}
     current = daemon_json.get("config") or {}
     plan["config_suspect"] = bool(facts) and (
@@ -294,7 +311,7 @@ def engine_plan(facts, variables):
     installed = facts.get("packages") or {}
     plan["missing_packages"] = [name for name in v["request"]["packages"] if installed.get(name) is None]
     plan["enabled_differs"] = service.get("enabled") != truthy(v["docker_engine_service_enabled"])
-    plan["daemon_config"] = apply(current, plan["options"], plan["removed_keys"])
+    plan["daemon_config"] = apply(current, plan["options"], plan["removed_keys"], plan["replaced_keys"])
     plan["config_differs"] = plan["daemon_config"] != current
     plan["loose_files"] = loose_files(v["file_modes"], facts.get("files"))
     plan["todo"] = bool(

@@ -97,12 +97,12 @@ def test_flaskapp_runs_hardened_and_becomes_healthy(host):
 def test_dockerd_runs_the_hardened_daemon_settings(host):
     info = json.loads(host.check_output("docker info --format '{{json .}}'"))
     assert info["LiveRestoreEnabled"] is True
-    assert info["LoggingDriver"] == "json-file"
+    assert info["LoggingDriver"] == "journald"
     config = json.loads(host.file("/etc/docker/daemon.json").content_string)
     assert config["icc"] is False
     assert config["no-new-privileges"] is True
     assert config["userland-proxy"] is False
-    assert config["log-opts"] == {"max-size": "10m", "max-file": "3"}
+    assert "log-opts" not in config  # journald needs none; json-file's would be refused
     # userland-proxy false: no docker-proxy process; the published port still answers (NAT rules).
     assert host.run("pgrep -x docker-proxy").rc != 0
     assert page(host, 1337).stdout == "Hello World!"
@@ -268,3 +268,17 @@ def test_a_page_that_never_comes_fails_with_the_containers_logs(host):
         assert "Running on" in result.stdout  # Flask's own start-up line, from docker logs
     finally:
         host.run("docker rm -f flaskapp-wrong-page")
+
+
+def test_flaskapp_logs_to_the_journal_and_docker_logs_reads_them(host):
+    # CIS 2.13: the container's output is in the host's journal, and
+    # `docker logs` (the channel users know) still shows it.
+    assert host.check_output("docker inspect -f '{{.HostConfig.LogConfig.Type}}' flaskapp") == "journald"
+    assert page(host, 1337).stdout == "Hello World!"
+    logs = host.run(
+        "for i in $(seq 20); do docker logs flaskapp 2>&1 | grep -q 'GET / HTTP' && exit 0; sleep 0.5; done;"
+        " exit 1"
+    )
+    assert logs.rc == 0, host.run("docker logs flaskapp 2>&1 | tail -5").stdout
+    journal = host.run("journalctl CONTAINER_NAME=flaskapp -o cat --no-pager | grep -c 'GET / HTTP'")
+    assert int(journal.stdout.strip() or 0) > 0, journal.stderr

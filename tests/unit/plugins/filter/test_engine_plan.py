@@ -49,8 +49,8 @@ VARIABLES = {
     "docker_engine_icc": False,
     "docker_engine_no_new_privileges": True,
     "docker_engine_userland_proxy": False,
-    "docker_engine_log_driver": "json-file",
-    "docker_engine_log_opts": {"max-size": "10m", "max-file": "3"},
+    "docker_engine_log_driver": "journald",
+    "docker_engine_log_opts": {},
     "docker_engine_registry_mirrors": [],
     "docker_engine_userns_remap": "",
     "docker_engine_daemon_options": {},
@@ -61,8 +61,7 @@ OPTIONS = {
     "icc": False,
     "no-new-privileges": True,
     "userland-proxy": False,
-    "log-driver": "json-file",
-    "log-opts": {"max-size": "10m", "max-file": "3"},
+    "log-driver": "journald",
 }
 # A key set by hand, which the merge keeps.
 CONVERGED_JSON = {**OPTIONS, "data-root": "/srv/docker"}
@@ -100,7 +99,8 @@ def test_a_converged_host_has_nothing_to_do():
         "read_needed": False,
         "input_errors": [],
         "options": OPTIONS,
-        "removed_keys": ["userns-remap"],
+        "removed_keys": ["userns-remap", "log-opts"],
+        "replaced_keys": [],
         "config_suspect": False,
         "host_errors": [],
         "preflight_errors": [],
@@ -159,6 +159,15 @@ def test_upstream_always_runs_its_tasks():
         (
             {"docker_engine_daemon_options": {"log-opts": {"max-file": "5"}}},
             "log-opts",
+            {"max-file": "5"},
+        ),
+        (
+            {
+                "docker_engine_log_driver": "json-file",
+                "docker_engine_log_opts": {"max-size": "10m"},
+                "docker_engine_daemon_options": {"log-opts": {"max-file": "5"}},
+            },
+            "log-opts",
             {"max-size": "10m", "max-file": "5"},
         ),
         ({"docker_engine_daemon_options": {"icc": True}}, "icc", True),
@@ -172,6 +181,30 @@ def test_a_setting_that_differs_changes_daemon_json(changes, key, value):
     assert result["todo"] is True
 
 
+JSON_FILE_HOST = {
+    **CONVERGED_JSON,
+    "log-driver": "json-file",
+    "log-opts": {"max-size": "10m", "max-file": "3"},
+}
+
+
+def test_a_host_on_json_file_moves_to_journald_without_the_old_options():
+    # A json-file max-size left under journald makes dockerd refuse to start.
+    facts = _facts(daemon_json={"exists": True, "valid": True, "error": "", "config": JSON_FILE_HOST})
+    result = plan(facts, VARIABLES)
+    assert result["daemon_config"] == CONVERGED_JSON
+    assert (result["config_differs"], result["todo"]) == (True, True)
+
+
+def test_the_roles_log_options_replace_the_files():
+    facts = _facts(daemon_json={"exists": True, "valid": True, "error": "", "config": JSON_FILE_HOST})
+    result = plan(
+        facts, _variables(docker_engine_log_driver="json-file", docker_engine_log_opts={"max-size": "5m"})
+    )
+    assert result["replaced_keys"] == ["log-opts"]
+    assert result["daemon_config"]["log-opts"] == {"max-size": "5m"}
+
+
 def test_userns_remap_is_removed_unless_it_is_set():
     facts = _facts()
     facts["daemon_json"]["config"]["userns-remap"] = "default"
@@ -179,7 +212,7 @@ def test_userns_remap_is_removed_unless_it_is_set():
     assert "userns-remap" not in result["daemon_config"]
     assert result["config_differs"] is True
     kept = plan(facts, _variables(docker_engine_daemon_options={"userns-remap": "default"}))
-    assert kept["removed_keys"] == []
+    assert kept["removed_keys"] == ["log-opts"]
     assert kept["config_differs"] is False
 
 
@@ -199,7 +232,9 @@ def test_userns_remap_is_removed_unless_it_is_set():
 def test_the_merge_is_the_modules(current, options):
     facts = _facts(daemon_json={"exists": True, "valid": True, "error": "", "config": current})
     result = plan(facts, _variables(docker_engine_daemon_options=options, docker_engine_userns_remap="x"))
-    assert result["daemon_config"] == apply(current, result["options"], result["removed_keys"])
+    assert result["daemon_config"] == apply(
+        current, result["options"], result["removed_keys"], result["replaced_keys"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -210,6 +245,11 @@ def test_the_merge_is_the_modules(current, options):
         ({**CONVERGED_JSON, "userns-remap": "default"}, {}),
         ({"log-opts": {"max-size": "1m", "labels": "a"}, "debug": True}, {"docker_engine_icc": True}),
         ({"data-root": "/srv/docker"}, {"docker_engine_daemon_options": {"log-opts": {"max-file": "5"}}}),
+        (JSON_FILE_HOST, {}),
+        (
+            JSON_FILE_HOST,
+            {"docker_engine_log_driver": "json-file", "docker_engine_log_opts": {"max-size": "5m"}},
+        ),
     ],
 )
 def test_what_the_plan_predicts_is_what_docker_daemon_config_writes(run_module, tmp_path, current, changes):
@@ -224,6 +264,7 @@ def test_what_the_plan_predicts_is_what_docker_daemon_config_writes(run_module, 
             "stash_dir": str(tmp_path / "stash"),
             "options": result["options"],
             "remove_keys": result["removed_keys"],
+            "replace_keys": result["replaced_keys"],
         },
     )
     assert "failed" not in written, written
