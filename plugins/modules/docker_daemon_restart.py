@@ -26,7 +26,10 @@ description:
     that dockerd keeps at its current value when it is absent (C(debug),
     C(labels), C(live-restore), C(registry-mirrors), C(insecure-registries),
     C(runtimes), C(shutdown-timeout), the C(default-*) keys) restarts it.
-    A TLS file, a unit drop-in or any other key restarts it too.
+    A TLS file, a unit drop-in or any other key restarts it too; so does a
+    TLS file the daemon loads at start (its C(--tlscacert), C(--tlscert),
+    C(--tlskey), or daemon.json's) written after its main process started,
+    whoever wrote it.
   - A change to C(authorization-plugins) restarts as well, because dockerd
     exits when it reloads a plugin that does not answer, and C(GET /info) goes
     on showing the plugins it started with.
@@ -279,6 +282,7 @@ daemon_error:
 """
 
 import http.client
+import os
 import re
 import time
 
@@ -299,6 +303,7 @@ from ansible_collections.dockerlab.docker.plugins.module_utils._files import (
 from ansible_collections.dockerlab.docker.plugins.module_utils._host_read import RESTARTED_FACT
 from ansible_collections.dockerlab.docker.plugins.module_utils._listener import (
     command_listeners,
+    daemon_flags,
     local_address,
     split_tcp,
 )
@@ -344,6 +349,21 @@ def reload_errors(journal_text):
         if ("level=error" in line or "level=fatal" in line)
         and any(word in line.lower() for word in _RELOAD_REFUSALS)
     ]
+
+
+def process_started(pid, proc="/proc"):
+    """When process ``pid`` started, in epoch seconds (its start time in
+    clock ticks after boot, /proc/PID/stat, plus the boot time of
+    /proc/stat); None when it cannot be read."""
+    try:
+        with open(f"{proc}/{int(pid)}/stat", encoding="utf-8") as handle:
+            # The command name may hold spaces: the fields after it are fixed.
+            fields = handle.read().rsplit(")", 1)[1].split()
+        with open(f"{proc}/stat", encoding="utf-8") as handle:
+            boot = next(int(line.split()[1]) for line in handle if line.startswith("btime "))
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+    return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
 
 
 def bridge_exists(socket_path):
@@ -541,18 +561,50 @@ class Restarter:
         """daemon.json's settings from its text, or None when it is no JSON object."""
         return parse(text)[0]
 
+    def tls_files(self, config):
+        """The TLS files dockerd loads when it starts: the unit's --tlscacert,
+        --tlscert and --tlskey, else daemon.json's."""
+        try:
+            argv = effective_exec_start(self.unit, read_text) or []
+        except (OSError, UnicodeDecodeError):
+            argv = []
+        given = daemon_flags(argv)
+        return sorted(
+            {given.get(key) or (config or {}).get(key) for key in ("tlscacert", "tlscert", "tlskey")}
+            - {None, ""}
+        )
+
+    def changed_since_start(self, paths):
+        """The files among ``paths`` written after the daemon's main process
+        started: dockerd has not loaded them (the roles install TLS files with
+        Ansible's copy, which the stash does not see)."""
+        started = process_started(self.main_pid()) if paths else None
+        if started is None:
+            return []
+        stale = []
+        for path in paths:
+            try:
+                if os.stat(path).st_mtime > started:
+                    stale.append(path)
+            except OSError:
+                continue
+        return stale
+
     def decide(self, pending):
         """Reload or restart (dockerlab.docker's _reload.decide) for what the
-        stash says changed since the daemon last started."""
+        stash says changed since the daemon last started, and the TLS files
+        written since it started."""
         path = self.params["daemon_json"]
         before = after = None
         if pending == [path]:
-            saved, text = self.stash.saved_text(path)
-            before = self.settings(text) if saved else None
             try:
                 after = self.settings(read_text(path))
             except (OSError, UnicodeDecodeError):
                 after = None
+            pending = sorted({*pending, *self.changed_since_start(self.tls_files(after))})
+        if pending == [path]:
+            saved, text = self.stash.saved_text(path)
+            before = self.settings(text) if saved else None
         version = (
             parse_version((self.api_get("/version") or {}).get("Version")) if pending == [path] else None
         )

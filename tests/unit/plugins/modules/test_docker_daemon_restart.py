@@ -1270,3 +1270,46 @@ def test_check_mode_says_it_would_reload_and_does_nothing(apply, configure, daem
     )
     assert not [call for call in daemon.calls() if "reload" in call or "restart" in call]
     assert Stash(str(stash_dir)).pending() == [str(daemon.config)]
+
+
+# The roles install TLS files with Ansible's copy, which the stash does not
+# see: a TLS file the daemon loads at start, written after its main process
+# started (here the test's own process stands for dockerd), restarts it.
+@pytest.fixture
+def tls_in_daemon_json(daemon, tmp_path):
+    (daemon.fake / "pid.json").write_text(str(os.getpid()))
+    cert = tmp_path / "server-cert.pem"
+    daemon.config.write_text(json.dumps({"log-level": "info", "tlscert": str(cert)}) + "\n")
+    return cert
+
+
+def test_a_tls_file_written_since_the_daemon_started_restarts(apply, configure, daemon, tls_in_daemon_json):
+    configure({"registry-mirrors": [MIRROR]})
+    tls_in_daemon_json.write_text("a certificate installed after dockerd started\n")
+    result = apply()
+    assert result["action"] == "restart"
+    assert result["reason"] == f"{tls_in_daemon_json} changed; dockerd reads it only when it starts"
+
+
+def test_a_tls_file_older_than_the_daemon_does_not_stop_a_reload(
+    apply, configure, daemon, tls_in_daemon_json
+):
+    configure({"registry-mirrors": [MIRROR]})
+    tls_in_daemon_json.write_text("a certificate dockerd loaded\n")
+    old = docker_daemon_restart.process_started(os.getpid()) - 60
+    os.utime(tls_in_daemon_json, (old, old))
+    result = apply()
+    assert result["action"] == "reload"
+
+
+def test_process_started_reads_proc(tmp_path):
+    assert docker_daemon_restart.process_started(os.getpid()) <= time.time()
+    assert docker_daemon_restart.process_started(os.getpid()) > time.time() - 24 * 3600 * 365
+    proc = tmp_path / "proc"
+    (proc / "7").mkdir(parents=True)
+    # comm with a space and a parenthesis; starttime (field 22) 250 ticks after boot.
+    fields = ["S"] + ["0"] * 18 + ["250"] + ["0"] * 10
+    (proc / "7" / "stat").write_text("7 (docker d) " + " ".join(fields) + "\n")
+    (proc / "stat").write_text("cpu 1 2 3\nbtime 1700000000\n")
+    assert docker_daemon_restart.process_started(7, str(proc)) == 1700000000 + 250 / os.sysconf("SC_CLK_TCK")
+    assert docker_daemon_restart.process_started(8, str(proc)) is None
