@@ -16,6 +16,10 @@ description:
     what a spec cannot say. C(docker_engine_restart_timeout) must be at
     least 1 second, and the values of C(docker_engine_log_opts) strings, as
     dockerd wants them.
+  - C(docker_engine_http_proxy) and C(docker_engine_https_proxy) must be
+    http:// or https:// URLs with a host (a user and password are fine),
+    and they and C(docker_engine_no_proxy)'s entries strings a drop-in line
+    can hold (no newline).
   - Booleans are read leniently, as Ansible's C(bool) filter reads them
     (C(yes), C(true), C(1), ...); anything else is false.
   - It runs on the controller. One Python call costs less than the chain of
@@ -31,14 +35,17 @@ options:
     description:
       - The variables, by name. The role passes all of them.
       - C(host) (the inventory name, for messages), C(file_modes) (path to
-        wanted mode) and C(request) (what the role needs read, its
-        C(docker_engine_host_read_request)).
+        wanted mode), C(request) (what the role needs read, its
+        C(docker_engine_host_read_request)) and C(proxy_dropin) (the path of
+        the proxy drop-in, one of the request's C(files)).
       - The role's C(docker_engine_source), C(docker_engine_service_enabled),
         C(docker_engine_live_restore), C(docker_engine_icc),
         C(docker_engine_no_new_privileges), C(docker_engine_userland_proxy),
         C(docker_engine_log_driver), C(docker_engine_log_opts),
         C(docker_engine_registry_mirrors), C(docker_engine_userns_remap),
-        C(docker_engine_daemon_options) and C(docker_engine_restart_timeout).
+        C(docker_engine_daemon_options), C(docker_engine_restart_timeout),
+        C(docker_engine_http_proxy), C(docker_engine_https_proxy) and
+        C(docker_engine_no_proxy).
     type: dict
     required: true
 """
@@ -58,7 +65,11 @@ _docker_engine_plan: >-
        'docker_engine_registry_mirrors': docker_engine_registry_mirrors,
        'docker_engine_userns_remap': docker_engine_userns_remap,
        'docker_engine_daemon_options': docker_engine_daemon_options,
-       'docker_engine_restart_timeout': docker_engine_restart_timeout}) }}
+       'docker_engine_restart_timeout': docker_engine_restart_timeout,
+       'proxy_dropin': _docker_engine_proxy_dropin,
+       'docker_engine_http_proxy': docker_engine_http_proxy,
+       'docker_engine_https_proxy': docker_engine_https_proxy,
+       'docker_engine_no_proxy': docker_engine_no_proxy}) }}
 # The tasks use its fields.
 # when: not _docker_engine_plan.todo
 """
@@ -153,18 +164,45 @@ _value:
       description: The paths of C(file_modes) that exist with another mode or owner in the read's C(files).
       type: list
       elements: str
+    proxy_environment:
+      description:
+        - The environment of dockerd's proxy drop-in, for M(dockerlab.docker.docker_daemon_environment).
+          C(HTTP_PROXY), C(HTTPS_PROXY) and C(NO_PROXY) (the entries of
+          C(docker_engine_no_proxy) joined with commas) where they are set,
+          each also in lower case.
+        - Empty when none is set (the drop-in is removed), and when there are input errors.
+      type: dict
+    proxy_sha256:
+      description:
+        - The sha256 of the drop-in's text as the module writes it for
+          C(proxy_environment) (the same function, C(_proxy.render)); empty
+          when there is to be no drop-in.
+      type: str
+    proxy_differs:
+      description:
+        - True when the read's C(files) entry of C(proxy_dropin) is not that
+          text (another sha256), or the drop-in exists and none is wanted, or
+          it is wanted and does not exist.
+      type: bool
     todo:
       description:
         - True when engine.yml has anything to do (converge's gate).
         - That is when C(docker_engine_source) is C(upstream), a package is
           missing, the service is not active, C(enabled_differs), the
-          rollback stash holds files, C(config_differs) or C(loose_files).
+          rollback stash holds files, C(config_differs), C(loose_files) or
+          C(proxy_differs).
       type: bool
 """
 
 
 from ansible_collections.dockerlab.docker.plugins.module_utils._daemon_json import apply, merge
 from ansible_collections.dockerlab.docker.plugins.module_utils._host_read import covers
+from ansible_collections.dockerlab.docker.plugins.module_utils._proxy import (
+    proxy_environment,
+    render,
+    sha256,
+    value_error,
+)
 from ansible_collections.dockerlab.docker.plugins.plugin_utils._values import (
     as_dict,
     as_list,
@@ -224,6 +262,41 @@ def input_errors(variables):
             f"docker_engine_registry_mirrors: {'; '.join(bad)}. Give each mirror as http:// or "
             "https:// and a host, e.g. http://registry.lab:5000."
         )
+    errors += proxy_errors(variables)
+    return errors
+
+
+def proxy_errors(variables):
+    """What is wrong with the proxy variables, one message per variable:
+    a proxy that is no http:// or https:// URL with a host (Go would guess
+    http:// for "proxy.lab:3128"; the role asks for it), or a value the
+    drop-in cannot hold (a newline: urlsplit drops it silently)."""
+    errors = []
+    for name in ("docker_engine_http_proxy", "docker_engine_https_proxy"):
+        value = variables.get(name)
+        if value is None or value == "":
+            continue
+        why = value_error(value) if isinstance(value, str) else None
+        if why:
+            errors.append(f"{name} {why}.")
+            continue
+        why = url_error(value, user=True)
+        if not why and any(c.isspace() for c in value):
+            # urlsplit takes "http://proxy lab:3128"; Go's url.Parse does not.
+            why = f"{value!r} has a space, which a URL cannot have"
+        if why:
+            errors.append(
+                f"{name}: {why}. Give the proxy as http:// or https://, a host and a port, "
+                "e.g. http://proxy.lab:3128."
+            )
+    entries = variables.get("docker_engine_no_proxy")
+    if isinstance(entries, list):
+        bad = [f"the entry {entry!r} {value_error(entry)}" for entry in entries if value_error(entry)]
+        if bad:
+            errors.append(
+                f"docker_engine_no_proxy: {'; '.join(bad)}. List host names, domains (.lab) and "
+                "addresses or networks (10.0.0.0/8), e.g. [localhost, 127.0.0.1, .lab]."
+            )
     return errors
 
 
@@ -232,8 +305,9 @@ def engine_plan(facts, variables):
 
     ``facts``: docker_host_facts' fact ({} before the host was read).
     ``variables``: the role's docker_engine_* variables by name, and host
-    (its inventory name), file_modes (path to wanted mode) and request (what
-    the role needs read: its docker_engine_host_read_request). Returns
+    (its inventory name), file_modes (path to wanted mode), request (what
+    the role needs read: its docker_engine_host_read_request) and
+    proxy_dropin (the proxy drop-in's path, in the request). Returns
     covered (the read has what the role decides on); input_errors; options
     (daemon.json settings: the role's, then docker_engine_daemon_options over
     them) and removed_keys (what the merge
@@ -241,7 +315,9 @@ def engine_plan(facts, variables):
     it or in the options), host_errors, preflight_errors and preflight_ok;
     and the differences engine.yml's tasks act on: missing_packages,
     enabled_differs, daemon_config (daemon.json after docker_daemon_config's
-    merge) and config_differs, loose_files, and todo, their union."""
+    merge) and config_differs, loose_files, proxy_environment, proxy_sha256
+    (the proxy drop-in's, docker_daemon_environment's text) and
+    proxy_differs, and todo, their union."""
     # The lists and dicts as the argument spec read them (it checked them):
     # from -e they may be strings it converts.
     v = {
@@ -253,6 +329,7 @@ def engine_plan(facts, variables):
         "docker_engine_registry_mirrors": as_list(
             "docker_engine_registry_mirrors", variables["docker_engine_registry_mirrors"]
         ),
+        "docker_engine_no_proxy": as_list("docker_engine_no_proxy", variables["docker_engine_no_proxy"]),
     }
     wrong = input_errors(v)
     covered = covers(facts, v["request"])
@@ -314,6 +391,20 @@ def engine_plan(facts, variables):
     plan["daemon_config"] = apply(current, plan["options"], plan["removed_keys"], plan["replaced_keys"])
     plan["config_differs"] = plan["daemon_config"] != current
     plan["loose_files"] = loose_files(v["file_modes"], facts.get("files"))
+    # The drop-in's text is docker_daemon_environment's own (_proxy.render);
+    # the read's sha256 of the file tells whether the module would change it.
+    plan["proxy_environment"] = (
+        {}
+        if wrong
+        else proxy_environment(
+            v["docker_engine_http_proxy"], v["docker_engine_https_proxy"], v["docker_engine_no_proxy"]
+        )
+    )
+    plan["proxy_sha256"] = sha256(render(plan["proxy_environment"])) or ""
+    dropin = (facts.get("files") or {}).get(v["proxy_dropin"]) or {}
+    plan["proxy_differs"] = (
+        dropin.get("sha256") != plan["proxy_sha256"] if dropin.get("exists") else bool(plan["proxy_sha256"])
+    )
     plan["todo"] = bool(
         v["docker_engine_source"] == "upstream"
         or plan["missing_packages"]
@@ -322,6 +413,7 @@ def engine_plan(facts, variables):
         or facts.get("stash_pending")
         or plan["config_differs"]
         or plan["loose_files"]
+        or plan["proxy_differs"]
     )
     return plan
 

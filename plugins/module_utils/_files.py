@@ -6,9 +6,10 @@ Standard library only (this runs on the managed host).
 
 The rollback stash keeps the last known-good version of every file a module
 changes until the Docker daemon has been restarted successfully with the new
-version. docker_daemon_config and docker_daemon_listener ``save()`` a file
-before they change it; docker_daemon_restart ``clear()``s the stash when the
-daemon answers again, or ``restore()``s every saved file when it does not.
+version. docker_daemon_config, docker_daemon_listener and
+docker_daemon_environment ``save()`` a file before they change it;
+docker_daemon_restart ``clear()``s the stash when the daemon answers again,
+or ``restore()``s every saved file when it does not.
 Only the first save of a file counts: a second change before the restart
 keeps the version the daemon last ran with.
 """

@@ -61,10 +61,11 @@ def as_dict(name, value):
     return _spec_type("dict", name, value)
 
 
-def url_error(value, schemes=("http", "https")):
+def url_error(value, schemes=("http", "https"), user=False):
     """Why ``value`` is not a URL dockerd takes (a scheme of ``schemes`` and a
     host; no user, query or fragment, as moby's registry.ValidateMirror
-    wants), or None when it is one."""
+    wants), or None when it is one. With ``user``, a user and password are
+    fine (a proxy URL may carry them)."""
     from urllib.parse import urlsplit
 
     if not isinstance(value, str):
@@ -78,6 +79,8 @@ def url_error(value, schemes=("http", "https")):
         return f"{value!r} does not start with {' or '.join(s + '://' for s in schemes)}"
     if not parts.hostname:
         return f"{value!r} names no host"
-    if parts.username or parts.password or parts.query or parts.fragment:
+    if user and (parts.query or parts.fragment):
+        return f"{value!r} has a query or a fragment, which a proxy URL cannot have"
+    if not user and (parts.username or parts.password or parts.query or parts.fragment):
         return f"{value!r} has a user, a query or a fragment, which dockerd refuses"
     return None

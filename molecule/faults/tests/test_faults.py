@@ -153,6 +153,10 @@ BAD_INPUTS = {
         {"docker_engine_registry_mirrors": ["registry.lab:5000"]},
         "docker_engine_registry_mirrors: 'registry.lab:5000' does not start with http:// or https://",
     ),
+    "proxy-not-a-url": (
+        {"docker_engine_http_proxy": "proxy.lab:3128"},
+        "docker_engine_http_proxy: 'proxy.lab:3128' does not start with http:// or https://",
+    ),
     "log-opts-not-strings": (
         {"docker_engine_log_opts": {"max-file": 3}},
         "docker_engine_log_opts must be a dict of strings",

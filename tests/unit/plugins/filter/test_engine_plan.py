@@ -7,6 +7,7 @@ shows in its own field; the merge is docker_daemon_config's own
 predicts is what the module writes."""
 
 import copy
+import hashlib
 import json
 
 import pytest
@@ -14,13 +15,21 @@ import yaml
 from ansible_collections.dockerlab.docker.plugins.filter import engine_plan
 from ansible_collections.dockerlab.docker.plugins.module_utils._daemon_json import apply
 from ansible_collections.dockerlab.docker.plugins.module_utils._host_read import covers, merge
-from ansible_collections.dockerlab.docker.plugins.modules import docker_daemon_config
+from ansible_collections.dockerlab.docker.plugins.modules import (
+    docker_daemon_config,
+    docker_daemon_environment,
+)
+from ansible_collections.dockerlab.docker.plugins.modules.docker_host_facts import file_state
+from ansible_collections.dockerlab.docker.tests.unit import ansible_cli
 
 plan = engine_plan.engine_plan
 
 MODES = {"/etc/docker": "0755", "/etc/docker/daemon.json": "0644"}
+# The role's _docker_engine_proxy_dropin.
+PROXY_DROPIN = "/etc/systemd/system/docker.service.d/dockerlab-proxy.conf"
 # The role's request (its vars/main.yml): the packages of its source and the
-# support packages, daemon.json, and the files of _docker_engine_file_modes.
+# support packages, daemon.json, the files of _docker_engine_file_modes and
+# the proxy drop-in.
 PACKAGES = {
     "distribution": ["docker.io", "python3-requests"],
     "upstream": ["docker-ce", "docker-ce-cli", "containerd.io", "python3-requests"],
@@ -28,7 +37,7 @@ PACKAGES = {
 REQUEST = {
     "packages": PACKAGES["distribution"],
     "daemon_json": "/etc/docker/daemon.json",
-    "files": list(MODES),
+    "files": [*MODES, PROXY_DROPIN],
 }
 # The other roles' requests, which the read of a play asks for too.
 ACCESS_REQUEST = {"users": ["student", "root"], "user_files": [".docker"], "files": ["/etc/docker/tls"]}
@@ -55,6 +64,10 @@ VARIABLES = {
     "docker_engine_userns_remap": "",
     "docker_engine_daemon_options": {},
     "docker_engine_restart_timeout": 60,
+    "proxy_dropin": PROXY_DROPIN,
+    "docker_engine_http_proxy": "",
+    "docker_engine_https_proxy": "",
+    "docker_engine_no_proxy": [],
 }
 OPTIONS = {
     "live-restore": True,
@@ -75,6 +88,7 @@ def _facts(**changes):
         "files": {
             "/etc/docker": {"exists": True, "mode": "0755", "uid": 0, "gid": 0},
             "/etc/docker/daemon.json": {"exists": True, "mode": "0644", "uid": 0, "gid": 0},
+            PROXY_DROPIN: {"exists": False},
         },
         "stash_pending": [],
         "proc_sys_writable": True,
@@ -110,6 +124,9 @@ def test_a_converged_host_has_nothing_to_do():
         "daemon_config": CONVERGED_JSON,
         "config_differs": False,
         "loose_files": [],
+        "proxy_environment": {},
+        "proxy_sha256": "",
+        "proxy_differs": False,
         "todo": False,
     }
     # Every field is documented, and nothing else.
@@ -423,3 +440,177 @@ def test_the_read_is_needed_where_it_does_not_cover_the_role_and_the_inputs_are_
     assert plan(_facts(), VARIABLES)["read_needed"] is False
     wrong = {**VARIABLES, "docker_engine_restart_timeout": 0}
     assert plan({}, wrong)["read_needed"] is False
+
+
+# ------------------------------------------- proxy_differs: the proxy drop-in
+
+PROXY = {
+    "docker_engine_http_proxy": "http://proxy.lab:3128",
+    "docker_engine_https_proxy": "http://proxy.lab:3128",
+    "docker_engine_no_proxy": ["localhost", ".lab"],
+}
+PROXY_ENVIRONMENT = {
+    "HTTP_PROXY": "http://proxy.lab:3128",
+    "http_proxy": "http://proxy.lab:3128",
+    "HTTPS_PROXY": "http://proxy.lab:3128",
+    "https_proxy": "http://proxy.lab:3128",
+    "NO_PROXY": "localhost,.lab",
+    "no_proxy": "localhost,.lab",
+}
+# The drop-in docker_daemon_environment writes for PROXY_ENVIRONMENT, as a text.
+PROXY_TEXT = (
+    "# Managed by Ansible (docker_daemon_environment): manual changes will be lost.\n"
+    "[Service]\n"
+    'Environment="HTTPS_PROXY=http://proxy.lab:3128"\n'
+    'Environment="HTTP_PROXY=http://proxy.lab:3128"\n'
+    'Environment="NO_PROXY=localhost,.lab"\n'
+    'Environment="http_proxy=http://proxy.lab:3128"\n'
+    'Environment="https_proxy=http://proxy.lab:3128"\n'
+    'Environment="no_proxy=localhost,.lab"\n'
+)
+PROXY_SHA256 = hashlib.sha256(PROXY_TEXT.encode()).hexdigest()
+
+
+def _with_dropin(state):
+    facts = _facts()
+    facts["files"][PROXY_DROPIN] = state
+    return facts
+
+
+def test_the_proxy_variables_make_the_dropins_environment():
+    result = plan(_facts(), _variables(**PROXY))
+    assert result["proxy_environment"] == PROXY_ENVIRONMENT
+    assert result["proxy_sha256"] == PROXY_SHA256
+
+
+def test_no_proxy_and_no_dropin_is_nothing_to_do():
+    result = plan(_facts(), VARIABLES)
+    assert (result["proxy_environment"], result["proxy_sha256"]) == ({}, "")
+    assert result["proxy_differs"] is False
+    assert result["todo"] is False
+
+
+@pytest.mark.parametrize(
+    ("dropin", "changes", "differs"),
+    [
+        # The drop-in as wanted: the read's sha256 is the text's.
+        ({"exists": True, "sha256": PROXY_SHA256, "mode": "0644"}, PROXY, False),
+        # Another text (another proxy, or edited by hand).
+        ({"exists": True, "sha256": "0" * 64, "mode": "0644"}, PROXY, True),
+        # Wanted and missing.
+        ({"exists": False}, PROXY, True),
+        # There and no longer wanted: removed.
+        ({"exists": True, "sha256": PROXY_SHA256, "mode": "0644"}, {}, True),
+        # A drop-in that could not be read (no sha256) is left to the module.
+        ({"exists": True, "sha256": None}, PROXY, True),
+        ({"exists": True, "directory": True, "mode": "0755"}, PROXY, True),
+    ],
+    ids=["as-wanted", "other-text", "missing", "no-longer-wanted", "unreadable", "a-directory"],
+)
+def test_proxy_differs_from_the_reads_sha256_of_the_dropin(dropin, changes, differs):
+    result = plan(_with_dropin(dropin), _variables(**changes))
+    assert result["proxy_differs"] is differs
+    assert result["todo"] is differs
+
+
+def test_only_the_drop_in_of_proxy_dropin_counts():
+    facts = _facts()
+    facts["files"]["/etc/systemd/system/docker.service.d/other.conf"] = {"exists": True, "sha256": "1" * 64}
+    assert plan(facts, VARIABLES)["proxy_differs"] is False
+    moved = _variables(**PROXY, proxy_dropin="/etc/systemd/system/docker.service.d/other.conf")
+    assert plan(facts, moved)["proxy_differs"] is True
+
+
+def test_no_proxy_from_a_comma_separated_string_is_the_same_list():
+    # -e docker_engine_no_proxy=localhost,.lab: the argument spec reads a list.
+    result = plan(_facts(), _variables(**{**PROXY, "docker_engine_no_proxy": "localhost,.lab"}))
+    assert result["proxy_sha256"] == PROXY_SHA256
+
+
+def test_only_no_proxy_still_makes_a_dropin():
+    result = plan(_facts(), _variables(docker_engine_no_proxy=["localhost"]))
+    assert result["proxy_environment"] == {"NO_PROXY": "localhost", "no_proxy": "localhost"}
+    assert result["proxy_differs"] is True
+
+
+def test_a_bad_proxy_is_an_input_error_and_no_environment():
+    result = plan(_facts(), _variables(**{**PROXY, "docker_engine_http_proxy": "proxy.lab:3128"}))
+    assert result["input_errors"][0].startswith("docker_engine_http_proxy: 'proxy.lab:3128' does not start")
+    assert result["preflight_ok"] is False
+    assert result["proxy_environment"] == {}
+
+
+def test_a_read_without_the_dropin_does_not_cover_the_role():
+    facts = _facts(requested=merge([{**REQUEST, "files": list(MODES)}]))
+    assert plan(facts, VARIABLES)["covered"] is False
+
+
+@pytest.mark.parametrize(
+    ("before", "changes"),
+    [
+        (None, PROXY),
+        (None, {}),
+        (PROXY_TEXT, PROXY),
+        (PROXY_TEXT, {}),
+        (PROXY_TEXT, {**PROXY, "docker_engine_no_proxy": ["localhost"]}),
+        ("[Service]\nEnvironment=HTTP_PROXY=http://old.lab:8080\n", PROXY),
+        (PROXY_TEXT, {"docker_engine_https_proxy": "https://u:p%40ss@proxy.lab:3129"}),
+    ],
+)
+def test_what_the_plan_predicts_is_what_docker_daemon_environment_writes(
+    run_module, tmp_path, before, changes
+):
+    systemd = tmp_path / "systemd"
+    dropin = systemd / "docker.service.d" / "dockerlab-proxy.conf"
+    if before is not None:
+        dropin.parent.mkdir(parents=True)
+        dropin.write_text(before)
+    # The plan decides on the host read (docker_host_facts' own file_state).
+    result = plan(_with_dropin(file_state(str(dropin))), _variables(**changes))
+    written = run_module(
+        docker_daemon_environment,
+        {
+            "environment": result["proxy_environment"],
+            "systemd_dir": str(systemd),
+            "stash_dir": str(tmp_path / "stash"),
+        },
+    )
+    assert "failed" not in written, written
+    assert written["changed"] is result["proxy_differs"]
+    assert written["sha256"] == result["proxy_sha256"]
+    # Read again, the host is as wanted.
+    assert plan(_with_dropin(file_state(str(dropin))), _variables(**changes))["proxy_differs"] is False
+
+
+PROXY_PLAY = """\
+- hosts: localhost
+  gather_facts: false
+  roles:
+    - role: dockerlab.docker.docker_engine
+      when: false  # only loaded: its defaults and vars, none of its tasks
+  tasks:
+    - name: Print the role's proxy fields (of its plan)
+      ansible.builtin.debug:
+        msg: "<{{ _docker_engine_plan | dict2items | selectattr('key', 'match', 'proxy_')
+                  | items2dict | to_json }}>"
+"""
+
+
+@pytest.mark.parametrize(("sha256", "differs"), [(PROXY_SHA256, False), ("0" * 64, True)])
+def test_the_role_gives_its_proxy_variables_and_its_dropin_to_the_filter(tmp_path, sha256, differs):
+    # The read of the drop-in the role names (_docker_engine_proxy_dropin),
+    # with the text the role's variables make, or another.
+    facts = _with_dropin({"exists": True, "sha256": sha256, "mode": "0644"})
+    extra = {"ansible_facts": {"dockerlab": facts}, **PROXY, "docker_engine_no_proxy": "localhost,.lab"}
+    (tmp_path / "vars.json").write_text(json.dumps(extra))
+    (tmp_path / "play.yml").write_text(PROXY_PLAY)
+    args = ["-i", "localhost,", "-c", "local", "--check", "-e", f"@{tmp_path / 'vars.json'}"]
+    done = ansible_cli.run("ansible-playbook", [*args, str(tmp_path / "play.yml")], temp=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    printed = done.stdout.split("ok: [localhost] => ", 1)[1].split("\nPLAY RECAP", 1)[0]
+    fields = json.loads(yaml.safe_load(printed)["msg"][1:-1])
+    assert fields == {
+        "proxy_environment": PROXY_ENVIRONMENT,
+        "proxy_sha256": PROXY_SHA256,
+        "proxy_differs": differs,
+    }

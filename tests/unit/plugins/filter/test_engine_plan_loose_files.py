@@ -199,6 +199,10 @@ NO_ROLE_PLAY = """\
       docker_engine_userns_remap: ""
       docker_engine_daemon_options: {}
       docker_engine_restart_timeout: 60
+      proxy_dropin: /etc/systemd/system/docker.service.d/dockerlab-proxy.conf
+      docker_engine_http_proxy: ""
+      docker_engine_https_proxy: ""
+      docker_engine_no_proxy: []
   tasks:
     - name: Use the filter without the role
       ansible.builtin.debug:

@@ -210,6 +210,10 @@ def test_a_restart_makes_flask_plan_read_again_while_engine_plan_stays_covered()
         "docker_engine_userns_remap": "",
         "docker_engine_daemon_options": {},
         "docker_engine_restart_timeout": 60,
+        "proxy_dropin": "/etc/systemd/system/docker.service.d/dockerlab-proxy.conf",
+        "docker_engine_http_proxy": "",
+        "docker_engine_https_proxy": "",
+        "docker_engine_no_proxy": [],
     }
     # engine_plan takes the read itself, as the role passes it (ansible_facts.dockerlab).
     assert engine_plan.engine_plan(facts["dockerlab"], engine_variables)["covered"] is True

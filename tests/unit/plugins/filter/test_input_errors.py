@@ -157,6 +157,101 @@ def test_every_bad_engine_value_gets_its_own_message():
     ]
 
 
+# ------------------------------------------------ docker_engine's proxy variables
+
+PROXY_FIX = "Give the proxy as http:// or https://, a host and a port, e.g. http://proxy.lab:3128."
+
+
+@pytest.mark.parametrize("name", ["docker_engine_http_proxy", "docker_engine_https_proxy"])
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("proxy.lab:3128", "'proxy.lab:3128' does not start with http:// or https://"),
+        ("proxy.lab", "'proxy.lab' does not start with http:// or https://"),
+        ("socks5://proxy.lab:1080", "'socks5://proxy.lab:1080' does not start with http:// or https://"),
+        ("http://", "'http://' names no host"),
+        (
+            "http://proxy.lab:port",
+            "'http://proxy.lab:port' is not a URL (Port could not be cast to integer value as 'port')",
+        ),
+        (
+            "http://proxy.lab:3128/?x=1",
+            "'http://proxy.lab:3128/?x=1' has a query or a fragment, which a proxy URL cannot have",
+        ),
+        (3128, "3128 is not a string"),
+        ("http://proxy lab:3128", "'http://proxy lab:3128' has a space, which a URL cannot have"),
+        (" http://proxy.lab:3128", "' http://proxy.lab:3128' has a space, which a URL cannot have"),
+    ],
+)
+def test_a_proxy_that_is_no_url_is_named_with_the_fix(name, value, why):
+    assert engine_errors({**ENGINE, name: value}) == [f"{name}: {why}. {PROXY_FIX}"]
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("http://proxy.lab:3128\n", "contains a newline, which a drop-in line cannot hold"),
+        ("http://proxy.lab:3128\nEnvironment=X=1", "contains a newline, which a drop-in line cannot hold"),
+        ("http://proxy.lab:3128\t", "contains the control character '\\t', which a drop-in line cannot hold"),
+    ],
+)
+def test_a_proxy_the_dropin_cannot_hold_is_named(value, why):
+    # urlsplit drops newlines and tabs silently: they are refused before it.
+    assert engine_errors({**ENGINE, "docker_engine_https_proxy": value}) == [
+        f"docker_engine_https_proxy {why}."
+    ]
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"docker_engine_http_proxy": "", "docker_engine_https_proxy": "", "docker_engine_no_proxy": []},
+        {"docker_engine_http_proxy": None, "docker_engine_https_proxy": None, "docker_engine_no_proxy": None},
+        {
+            "docker_engine_http_proxy": "http://proxy.lab:3128",
+            "docker_engine_https_proxy": "http://proxy.lab:3128",
+        },
+        {"docker_engine_https_proxy": "https://proxy.lab"},
+        {"docker_engine_http_proxy": "http://user:p%40ss@proxy.lab:3128/"},
+        {"docker_engine_http_proxy": "http://[fd00::1]:3128"},
+        {"docker_engine_no_proxy": ["localhost", "127.0.0.1", ".lab", "10.0.0.0/8", "[::1]"]},
+    ],
+    ids=repr,
+)
+def test_good_proxy_values_pass(changes):
+    assert engine_errors({**ENGINE, **changes}) == []
+
+
+def test_no_proxy_entries_a_dropin_cannot_hold_are_named():
+    assert engine_errors({**ENGINE, "docker_engine_no_proxy": ["localhost", "a\nb", 7]}) == [
+        "docker_engine_no_proxy: the entry 'a\\nb' contains a newline, which a drop-in line cannot hold;"
+        " the entry 7 is not a string: quote it. List host names, domains (.lab) and addresses or"
+        " networks (10.0.0.0/8), e.g. [localhost, 127.0.0.1, .lab]."
+    ]
+
+
+def test_no_proxy_of_the_wrong_type_is_left_to_the_argument_spec():
+    # A string is a list to the spec (split at commas); engine_plan reads it as the spec does.
+    assert engine_errors({**ENGINE, "docker_engine_no_proxy": "localhost,.lab"}) == []
+    assert engine_errors({**ENGINE, "docker_engine_no_proxy": {"a": 1}}) == []
+
+
+def test_each_bad_proxy_variable_gets_its_own_message():
+    errors = engine_errors(
+        {
+            **ENGINE,
+            "docker_engine_http_proxy": "proxy.lab:3128",
+            "docker_engine_https_proxy": "ftp://proxy.lab",
+            "docker_engine_no_proxy": ["a\nb"],
+        }
+    )
+    assert [e.split(maxsplit=1)[0] for e in errors] == [
+        "docker_engine_http_proxy:",
+        "docker_engine_https_proxy:",
+        "docker_engine_no_proxy:",
+    ]
+
+
 ENGINE_MISSING = (
     "docker_access needs the docker_engine role earlier in the same play: it installs Docker and owns the"
     " restart handler this role notifies. Use roles: [dockerlab.docker.docker_engine,"
@@ -360,6 +455,13 @@ def test_docker_access_without_docker_engine_in_the_play_is_named(tmp_path):
     assert errors["engine"] is None  # not in the play
     assert errors["flask"] == []
     assert errors["access"] == [ENGINE_MISSING]
+
+
+def test_docker_engine_gives_its_proxy_variables_to_its_filter(tmp_path):
+    errors = _input_errors(tmp_path, {"docker_engine_http_proxy": "proxy.lab:3128"})
+    assert errors["engine"] == [
+        "docker_engine_http_proxy: 'proxy.lab:3128' does not start with http:// or https://. " + PROXY_FIX
+    ]
 
 
 # ------------------------------------------- the host, as docker_host_facts read it
