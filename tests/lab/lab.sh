@@ -13,7 +13,8 @@
 #                              hosts site channels summary sanity unit molecule
 #
 # Settings (environment or `make VAR=value`), documented in the README:
-#   LAB_HOSTS          distributions of the lab hosts, one host each (bookworm)
+#   LAB_HOSTS          distributions of the lab hosts, one host each (bookworm;
+#                      also trixie, trixie-docker28)
 #   LAB_REGISTRY_PORT  loopback port of the local registry on this machine (5000)
 #   MOLECULE_SCENARIOS scenarios `test` runs (all of them)
 set -Eeuo pipefail
@@ -92,9 +93,10 @@ preflight() {
   local suite
   for suite in $LAB_HOSTS; do
     case $suite in
-      bookworm | trixie) ;;
+      bookworm | trixie | trixie-docker28) ;;
       *) die "LAB_HOSTS has '${suite}', which is not a supported distribution." \
-        "Use a space-separated list of: bookworm (Debian 12), trixie (Debian 13); e.g. LAB_HOSTS=\"bookworm trixie\"." ;;
+        "Use a space-separated list of: bookworm (Debian 12), trixie (Debian 13)," \
+        "trixie-docker28 (Debian 13 with Docker 28 from forky); e.g. LAB_HOSTS=\"bookworm trixie\"." ;;
     esac
   done
   case $LAB_REGISTRY_PORT in
@@ -251,7 +253,9 @@ registry() {
 }
 
 # LAB_HOSTS="bookworm trixie bookworm" -> dockerlab-bookworm-1, dockerlab-trixie-1,
-# dockerlab-bookworm-2, as the JSON list tests/lab/hosts.yml takes.
+# dockerlab-bookworm-2, as the JSON list tests/lab/hosts.yml takes. The
+# distribution is the image's tag (dockerlab/labhost:trixie-docker28) and the
+# inventory's group (lab_trixie_docker28: "-" becomes "_").
 hosts_json() {
   local suite out="" sep=""
   declare -A count=()
@@ -280,10 +284,30 @@ channels() {
 summary() { tests/lab/summary.sh; }
 
 bench() {
-  # Benchmarks on bench hosts of their own; a table and bench/results/*.json.
+  # Benchmarks on bench hosts of their own; a table and bench/results/*.json,
+  # and the reconfiguration's requests over time as bench/results/reconfigure.png.
   local args=()
   read -r -a args <<<"${BENCH_ARGS:-}"
+  bench_deps
   python bench/bench.py "${args[@]}"
+  if python -c 'import json, sys; sys.exit(0 if json.load(open("bench/results/latest.json")).get("reconfigure") else 1)'; then
+    python bench/plot.py
+  fi
+}
+
+# The bench's own Python packages (matplotlib for bench/plot.py), into the
+# venv, once per version of bench/requirements.txt.
+bench_deps() {
+  local want have=""
+  want=$(sha256sum bench/requirements.txt | cut -d' ' -f1)
+  [ -r "$LAB_VENV/.bench-requirements.sha256" ] && have=$(cat "$LAB_VENV/.bench-requirements.sha256")
+  [ "$want" = "$have" ] && return
+  log "installing the bench's Python packages (bench/requirements.txt)"
+  "$LAB_VENV/bin/python" -m pip install -q --disable-pip-version-check -r bench/requirements.txt \
+    >"$LAB_STATE_LOGS/pip-bench.log" 2>&1 ||
+    die "pip install -r bench/requirements.txt failed; last lines of $LAB_STATE_LOGS/pip-bench.log:" \
+      "$(grep -v '^WARNING: Location' "$LAB_STATE_LOGS/pip-bench.log" | tail -n 15)"
+  echo "$want" >"$LAB_VENV/.bench-requirements.sha256"
 }
 
 audit() {
@@ -321,7 +345,7 @@ lint() {
   log "yamllint";     yamllint --strict . || rc=1
   log "ansible-lint"; ansible-lint || rc=1
   log "ruff";         { ruff check . && ruff format --check .; } || rc=1
-  log "shellcheck";   shellcheck -x tests/lab/*.sh tests/lab/images/*.sh .ci/run || rc=1
+  log "shellcheck";   shellcheck -x tests/lab/*.sh tests/lab/images/*.sh tests/lab/images/*/*.sh .ci/run || rc=1
   [ $rc -eq 0 ] || die "lint failed (see above)"
 }
 

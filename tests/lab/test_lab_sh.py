@@ -7,7 +7,9 @@ engine that will not start), the script's documented seams point it at a
 stand-in file or program; nothing is mocked inside the script.
 """
 
+import json
 import os
+import re
 import shutil
 import socket
 import stat
@@ -81,12 +83,67 @@ def test_refuses_a_machine_without_apt(tmp_path, state):
     assert "apt-get is not on PATH" in result.stderr
 
 
-@pytest.mark.parametrize("hosts", ["centos", "bookworm buster"])
-def test_refuses_an_unknown_distribution_in_lab_hosts(state, hosts):
+# The distributions LAB_HOSTS takes; each is the tag of a lab host image.
+LAB_DISTRIBUTIONS = ["bookworm", "trixie", "trixie-docker28"]
+
+
+@pytest.mark.parametrize(
+    ("hosts", "unknown"),
+    [
+        ("centos", "centos"),
+        ("bookworm buster", "buster"),
+        # Docker 28 from forky exists only on top of Debian 13.
+        ("trixie-docker28 bookworm-docker28", "bookworm-docker28"),
+        ("trixie-docker27", "trixie-docker27"),
+        ("forky", "forky"),
+    ],
+)
+def test_refuses_an_unknown_distribution_in_lab_hosts(state, hosts, unknown):
     result = run_lab("preflight", env={**state, "LAB_HOSTS": hosts})
     assert result.returncode == 1
-    assert "LAB_HOSTS has '" in result.stderr
-    assert "bookworm (Debian 12), trixie (Debian 13)" in result.stderr
+    assert f"LAB_HOSTS has '{unknown}', which is not a supported distribution." in result.stderr
+    assert "bookworm (Debian 12), trixie (Debian 13)," in result.stderr
+    assert "trixie-docker28 (Debian 13 with Docker 28 from forky)" in result.stderr
+
+
+def test_accepts_every_supported_distribution_in_lab_hosts(state):
+    result = run_lab("preflight", env={**state, "LAB_HOSTS": " ".join(LAB_DISTRIBUTIONS)})
+    assert result.returncode == 0, result.stderr
+
+
+def test_every_supported_distribution_has_an_image_built_by_default():
+    # hosts.yml runs each lab host from dockerlab/labhost:DISTRIBUTION.
+    build = (ROOT / "tests" / "lab" / "images" / "build.sh").read_text()
+    defaults = re.search(r"\|\| targets=\(([^)]*)\)", build).group(1).split()
+    assert [t for t in defaults if t.startswith("labhost:")] == [f"labhost:{d}" for d in LAB_DISTRIBUTIONS]
+
+
+def test_lab_hosts_are_named_and_counted_per_distribution(tmp_path, state):
+    # The hosts step hands hosts.yml the list; a stand-in ansible-playbook in
+    # the venv (LAB_VENV) records what it is given instead of running it.
+    record = tmp_path / "args"
+    venv_bin = tmp_path / "venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    playbook = venv_bin / "ansible-playbook"
+    playbook.write_text(f"#!/bin/sh\nprintf '%s\\n' \"$@\" >{record}\n")
+    playbook.chmod(0o755)
+    env = {
+        **state,
+        "LAB_VENV": str(tmp_path / "venv"),
+        "LAB_HOSTS": "bookworm trixie-docker28 bookworm trixie-docker28",
+    }
+    result = run_lab("hosts", env=env)
+    assert result.returncode == 0, result.stderr
+    args = record.read_text().splitlines()
+    assert args[:2] == ["tests/lab/hosts.yml", "-e"]
+    assert json.loads(args[2]) == {
+        "lab_hosts": [
+            {"name": "dockerlab-bookworm-1", "distribution": "bookworm"},
+            {"name": "dockerlab-trixie-docker28-1", "distribution": "trixie-docker28"},
+            {"name": "dockerlab-bookworm-2", "distribution": "bookworm"},
+            {"name": "dockerlab-trixie-docker28-2", "distribution": "trixie-docker28"},
+        ]
+    }
 
 
 @pytest.mark.parametrize(

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Builds the lab's images offline, from Debian packages only:
 #   dockerlab/labhost:bookworm, dockerlab/labhost:trixie  systemd lab hosts, no Docker
+#   dockerlab/labhost:trixie-docker28                     the trixie lab host, with apt pinned to
+#                                                         take docker.io 28 from Debian forky
 #   dockerlab/registry:bookworm                           Debian's docker-registry
+#   dockerlab/tinyproxy:bookworm                          an HTTP proxy that logs every request
 #   digitalocean/flask-helloworld:latest                  stand-in for the Docker Hub image
 # Each image carries the sha256 of its inputs (this script, its recipe
-# directory, the suite) in the label org.dockerlab.inputs; an image whose
+# directories, the suite) in the label org.dockerlab.inputs; an image whose
 # label matches is not rebuilt. Images are built in parallel with mmdebstrap
 # (root file system from the machine's own apt sources) and `docker import`.
 set -Eeuo pipefail
@@ -19,10 +22,19 @@ LABEL=org.dockerlab.inputs
 
 log() { printf '\033[1m[images]\033[0m %s\n' "$*"; }
 
-inputs_hash() { # recipe_dir suite
+# A recipe is a directory of tests/lab/images, or several joined by "+"
+# (labhost+labhost-docker28): the image takes the files of each.
+recipe_dirs() { # recipe -> one directory name a line
+  tr + '\n' <<<"$1"
+}
+
+inputs_hash() { # recipe suite
+  local dir
   {
     sha256sum <"$HERE/build.sh"
-    (cd "$HERE/$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum)
+    recipe_dirs "$1" | while read -r dir; do
+      (cd "$HERE/$dir" && find . -type f -print0 | sort -z | xargs -0 sha256sum)
+    done
     echo "suite=$2"
   } | sha256sum | cut -c1-16
 }
@@ -31,8 +43,11 @@ current_hash() { # image
   docker image inspect -f "{{ index .Config.Labels \"$LABEL\" }}" "$1" 2>/dev/null || true
 }
 
-packages() { # recipe_dir -> comma-separated list
-  grep -v -e '^#' -e '^[[:space:]]*$' "$HERE/$1/packages" | paste -sd, -
+packages() { # recipe -> comma-separated list, from each directory's packages file
+  local dir
+  recipe_dirs "$1" | while read -r dir; do
+    [ ! -e "$HERE/$dir/packages" ] || grep -v -e '^#' -e '^[[:space:]]*$' "$HERE/$dir/packages"
+  done | paste -sd, -
 }
 
 # Single-purpose images (registry, app) leave documentation out. Lab hosts keep
@@ -83,12 +98,25 @@ build() {
 
 # mmdebstrap expands "$1" (the chroot directory) in its hooks itself.
 # shellcheck disable=SC2016
-labhost() { # suite
-  build "dockerlab/labhost:$1" labhost "$1" \
+labhost() { # tag: a suite, or trixie-docker28
+  local tag=$1 suite=$1 recipe=labhost more=()
+  case $tag in
+    # Debian 13's userland with docker.io 28 from forky, by apt pinning (forky's
+    # own systemd 262 does not boot on cgroup v1). Its packages are trixie's
+    # lab host's; the roles' apt then takes the engine from forky.
+    trixie-docker28)
+      suite=trixie recipe=labhost+labhost-docker28
+      more=(
+        --customize-hook="copy-in $HERE/labhost-docker28/dockerlab-docker28.pref /etc/apt/preferences.d"
+        --customize-hook="sh $HERE/labhost-docker28/forky-sources.sh \"\$1\""
+      ) ;;
+  esac
+  build "dockerlab/labhost:$tag" "$recipe" "$suite" \
     --customize-hook="copy-in $HERE/labhost/dockerlab-proc-sys-rw.service /etc/systemd/system" \
     --customize-hook='chroot "$1" systemctl enable dockerlab-proc-sys-rw.service' \
     --customize-hook='chroot "$1" systemctl mask systemd-modules-load.service getty.target console-getty.service' \
     --customize-hook='rm -f "$1"/etc/machine-id "$1"/var/lib/dbus/machine-id; touch "$1"/etc/machine-id' \
+    "${more[@]}" \
     -- \
     'ENV container=docker' \
     'CMD ["/lib/systemd/systemd"]'
@@ -101,6 +129,17 @@ registry() {
     'USER docker-registry' \
     'EXPOSE 5000' \
     'CMD ["/usr/bin/docker-registry", "serve", "/etc/docker/registry/config.yml"]'
+}
+
+# The lab's HTTP proxy: tinyproxy in the foreground as nobody, its log on
+# stdout (docker logs), for the proxy settings of docker_engine.
+proxy() {
+  build dockerlab/tinyproxy:bookworm tinyproxy bookworm "${SLIM[@]}" \
+    --customize-hook="copy-in $HERE/tinyproxy/tinyproxy.conf /etc" \
+    -- \
+    'USER nobody' \
+    'EXPOSE 8888' \
+    'CMD ["/usr/bin/tinyproxy", "-d", "-c", "/etc/tinyproxy.conf"]'
 }
 
 # shellcheck disable=SC2016
@@ -116,15 +155,16 @@ flask() {
 }
 
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(labhost:bookworm labhost:trixie registry flask)
+[ ${#targets[@]} -gt 0 ] || targets=(labhost:bookworm labhost:trixie labhost:trixie-docker28 registry proxy flask)
 
 pids=()
 for t in "${targets[@]}"; do
   case $t in
     labhost:*) labhost "${t#labhost:}" & ;;
     registry) registry & ;;
+    proxy) proxy & ;;
     flask) flask & ;;
-    *) echo "[images] ERROR: unknown image '$t' (labhost:SUITE, registry, flask)" >&2; exit 2 ;;
+    *) echo "[images] ERROR: unknown image '$t' (labhost:SUITE, labhost:trixie-docker28, registry, flask)" >&2; exit 2 ;;
   esac
   pids+=($!)
 done
