@@ -13,7 +13,17 @@ dockerlab.role=bench, never the user's lab hosts):
    restarts the daemon; requests sent and failed, longest gap, and how long the
    Engine API was down (as docker_daemon_restart reports it); with the
    userland proxy off (the hardened default) and on;
-4. scaling: the idempotent re-run over 1, 2, 4 and 8 hosts in one play, with
+4. reconfiguration without downtime (--only reconfigure), on a Debian 12
+   (Docker 20.10) host and, with --distributions, others: a probe on the lab
+   host asks flaskapp's published port, the container's own address, the
+   Engine API on the Unix socket and on the TLS listener (root's client
+   bundle) every 20 ms, each request recorded, while a converge applies a
+   change dockerd reloads (one more registry mirror: same dockerd process
+   expected) and then one it must restart for (the server certificate
+   reissued for a new name); requests failed and refused, longest gaps,
+   whether dockerd's PID stayed, and what the handler did and why.
+   bench/plot.py draws the requests over time into a PNG;
+5. scaling: the idempotent re-run over 1, 2, 4 and 8 hosts in one play, with
    the CPU time it took: ansible-playbook's own (with its workers and the
    docker exec clients it starts) and the whole machine's (which adds the lab
    hosts running the modules, and the Docker engine); and the same for
@@ -52,7 +62,17 @@ TARGETS = {
     "first_non_package_s": "< 25 s",
     "availability_failed": "0",
     "scaling_ratio_8": "<= 2.5",
+    "reload_failed": "0",
+    "reload_pid": "same PID every time",
+    "restart_tls_refused": "0",
 }
+# The lab's registry mirror (inventory/lab/group_vars/all.yml) and one more,
+# never pulled from, that the reload measurement adds and takes away.
+LAB_MIRROR = "http://dockerlab-registry:5000"
+SPARE_MIRROR = "http://127.0.0.1:5999"
+# What the probe asks during a reconfiguration, in this order.
+PROBE_KINDS = ("published_port", "container_address", "unix_api", "tls_api")
+DOCKER_VERSIONS = {"bookworm": "20.10", "trixie": "26.1", "trixie-docker28": "28"}
 
 
 def log(message):
@@ -74,8 +94,8 @@ def env(**extra):
     return base
 
 
-def bench_names(count):
-    return [f"bench-bookworm-{i}" for i in range(1, count + 1)]
+def bench_names(count, distribution="bookworm"):
+    return [f"bench-{distribution}-{i}" for i in range(1, count + 1)]
 
 
 def inventory_file(names):
@@ -169,13 +189,13 @@ def spread(values):
     }
 
 
-def create_hosts(names, fresh):
+def create_hosts(names, fresh, distribution="bookworm"):
     """Ensure bench hosts exist (recreated with empty volumes when fresh)."""
     if fresh:
         for name in names:
             subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True, check=False)
             subprocess.run(["docker", "volume", "rm", f"{name}-docker"], capture_output=True, check=False)
-    hosts = [{"name": n, "distribution": "bookworm"} for n in names]
+    hosts = [{"name": n, "distribution": distribution} for n in names]
     cmd = [
         "ansible-playbook",
         str(HOSTS_PLAYBOOK),
@@ -362,6 +382,122 @@ def availability_with(samples, userland_proxy):
     return summary
 
 
+def host_exec(host, *argv, check=True):
+    return subprocess.run(["docker", "exec", host, *argv], capture_output=True, text=True, check=check)
+
+
+def main_pid(host):
+    out = host_exec(host, "systemctl", "show", "--property=MainPID", "--value", "docker.service")
+    return out.stdout.strip()
+
+
+def handler_result(data, host):
+    """What docker_daemon_restart did in a run: {action, reason, pid}, or {}."""
+    for play in data["plays"]:
+        for task in play["tasks"]:
+            res = task["hosts"].get(host, {})
+            if res.get("action") in ("reload", "restart", "start"):
+                return {key: res.get(key) for key in ("action", "reason", "pid", "downtime")}
+    return {}
+
+
+def probed(host, extra_vars):
+    """Converge ``host`` with ``extra_vars`` while the probe runs; returns
+    (the probe's summary, the handler's result, dockerd's PID before, after)."""
+    networks = "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}"
+    address = host_exec(host, "docker", "inspect", "-f", networks, "flaskapp").stdout.strip()
+    host_exec(host, "rm", "-f", "/root/probe.stop", "/root/probe.json")
+    bundle = "/root/.docker"
+    subprocess.run(
+        [
+            "docker",
+            "exec",
+            "-d",
+            host,
+            "python3",
+            "/root/probe.py",
+            "--out",
+            "/root/probe.json",
+            "--stop-file",
+            "/root/probe.stop",
+            "--timeline",
+            "--max-requests",
+            "1500",
+            "--interval",
+            "0.02",
+            "--timeout",
+            "1",
+            f"--cacert={bundle}/ca.pem",
+            f"--cert={bundle}/cert.pem",
+            f"--key={bundle}/key.pem",
+            # In PROBE_KINDS' order.
+            "http://127.0.0.1:1337/",
+            f"http://{address}:5000/",
+            "unix:///var/run/docker.sock",
+            "https://127.0.0.1:2376/_ping",
+        ],
+        check=True,
+    )
+    time.sleep(1)
+    before = main_pid(host)
+    data = run_json(SITE, [host], extra_vars)[1]
+    time.sleep(1)
+    after = main_pid(host)
+    host_exec(host, "touch", "/root/probe.stop")
+    for _attempt in range(100):
+        out = host_exec(host, "cat", "/root/probe.json", check=False)
+        if out.returncode == 0 and out.stdout.strip():
+            return json.loads(out.stdout), handler_result(data, host), before, after
+        time.sleep(0.2)
+    sys.exit(f"[bench] the probe on {host} wrote no result")
+
+
+def reconfigure_summary(samples):
+    """Per probe kind: sent, failed, refused, longest gap (spreads); the
+    handler's actions and reasons; how often dockerd's PID stayed; and the
+    first sample's request timeline, for bench/plot.py."""
+    summary = {"samples": len(samples)}
+    for index, kind in enumerate(PROBE_KINDS):
+        per = [sample["probe"]["urls"][index] for sample in samples]
+        summary[kind] = {
+            "url": per[0]["url"],
+            "sent": spread(p["sent"] for p in per),
+            "failed": spread(p["failed"] for p in per),
+            "refused": spread(p["refused"] for p in per),
+            "longest_gap_s": spread(p["longest_gap_s"] for p in per),
+            "timeline_first_sample": per[0]["timeline"],
+        }
+    summary["actions"] = sorted({sample["handler"].get("action") or "none" for sample in samples})
+    summary["reasons"] = sorted({sample["handler"].get("reason") or "" for sample in samples})
+    summary["pid_unchanged"] = sum(sample["pid_before"] == sample["pid_after"] for sample in samples)
+    return summary
+
+
+def reconfigure(samples, distribution):
+    """A reloadable change, then one that needs a restart, under the probe."""
+    host = bench_names(1, distribution)[0]
+    create_hosts([host], fresh=False, distribution=distribution)
+    log(f"reconfigure on {host}: converging it")
+    run_json(SITE, [host])
+    subprocess.run(["docker", "cp", str(PROBE), f"{host}:/root/probe.py"], check=True)
+    runs = {"reload": [], "restart": []}
+    for i in range(samples):
+        log(f"reconfigure {i + 1}/{samples} on {host}: one more registry mirror (a reload)")
+        run_json(SITE, [host], {"docker_engine_registry_mirrors": [LAB_MIRROR]})
+        probe, handler, before, after = probed(
+            host, {"docker_engine_registry_mirrors": [LAB_MIRROR, f"{SPARE_MIRROR}{i}"]}
+        )
+        runs["reload"].append({"probe": probe, "handler": handler, "pid_before": before, "pid_after": after})
+        log(f"reconfigure {i + 1}/{samples} on {host}: server certificate for a new name (a restart)")
+        run_json(SITE, [host])
+        probe, handler, before, after = probed(
+            host, {"docker_access_extra_sans": [f"DNS:bench-restart-{i}.lab.example"]}
+        )
+        runs["restart"].append({"probe": probe, "handler": handler, "pid_before": before, "pid_after": after})
+    run_json(SITE, [host])
+    return {kind: reconfigure_summary(items) for kind, items in runs.items()}
+
+
 def scaling(samples):
     create_hosts(bench_names(8), fresh=False)
     log("converging 8 bench hosts (first time for the new ones)")
@@ -425,6 +561,9 @@ def table(results):
             ]
         if av.get("api_downtime_s"):
             rows.append(("  Engine API down (s)", fmt(av["api_downtime_s"]), ""))
+    for distribution, rc in (results.get("reconfigure") or {}).items():
+        docker = DOCKER_VERSIONS.get(distribution, distribution)
+        rows += reconfigure_rows(rc, docker)
     if "scaling" in results:
         for count, sc in results["scaling"]["hosts"].items():
             rows += [
@@ -452,6 +591,46 @@ def table(results):
     width = max(len(r[0]) for r in rows)
     mid = max(len(r[1]) for r in rows)
     return "\n".join(f"{a:<{width}}  {b:<{mid}}  {c}" for a, b, c in rows)
+
+
+def reconfigure_rows(rc, docker):
+    """The table's rows for one distribution's reconfiguration results."""
+    reload, restart = rc["reload"], rc["restart"]
+    label = {kind: kind.replace("_", " ").replace("api", "API") for kind in PROBE_KINDS}
+
+    def failed(summary, kind, what="failed"):
+        return f"{fmt(summary[kind][what])} of {summary[kind]['sent']['median']:.0f}"
+
+    rows = [
+        (
+            f"reload (a registry mirror), Docker {docker}: {label['published_port']} failed / sent",
+            failed(reload, "published_port"),
+            TARGETS["reload_failed"],
+        ),
+        (f"  {label['unix_api']} failed / sent", failed(reload, "unix_api"), TARGETS["reload_failed"]),
+        (f"  {label['tls_api']} failed / sent", failed(reload, "tls_api"), ""),
+        (
+            "  dockerd PID unchanged; the handler did",
+            f"{reload['pid_unchanged']} of {reload['samples']}; {', '.join(reload['actions'])}",
+            TARGETS["reload_pid"],
+        ),
+        (
+            f"restart (server certificate reissued), Docker {docker}: {label['tls_api']} refused / sent",
+            failed(restart, "tls_api", "refused"),
+            TARGETS["restart_tls_refused"],
+        ),
+        (f"  {label['tls_api']} failed / sent", failed(restart, "tls_api"), ""),
+        (f"  {label['unix_api']} failed / sent", failed(restart, "unix_api"), ""),
+        (
+            f"  {label['published_port']} failed / sent (dockerd rebuilds its NAT chains)",
+            failed(restart, "published_port"),
+            "reported",
+        ),
+        ("    longest gap (s)", fmt(restart["published_port"]["longest_gap_s"]), ""),
+        (f"  {label['container_address']} failed / sent", failed(restart, "container_address"), "0"),
+        ("  the handler did", ", ".join(restart["actions"]), "restart"),
+    ]
+    return rows
 
 
 def slowest_table(results):
@@ -484,8 +663,15 @@ def main():
     parser.add_argument(
         "--only",
         nargs="*",
-        choices=["first", "rerun", "availability", "scaling"],
-        default=["first", "rerun", "availability", "scaling"],
+        choices=["first", "rerun", "availability", "reconfigure", "scaling"],
+        default=["first", "rerun", "availability", "reconfigure", "scaling"],
+    )
+    parser.add_argument(
+        "--distributions",
+        nargs="*",
+        choices=sorted(DOCKER_VERSIONS),
+        default=["bookworm"],
+        help="lab host distributions of the reconfigure measurement (default bookworm)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the bench hosts afterwards")
     args = parser.parse_args()
@@ -506,6 +692,8 @@ def main():
             results["rerun"] = rerun(args.samples)
         if "availability" in args.only:
             results["availability"] = availability(args.samples)
+        if "reconfigure" in args.only:
+            results["reconfigure"] = {d: reconfigure(args.samples, d) for d in args.distributions}
         if "scaling" in args.only:
             results["scaling"] = scaling(args.samples)
     finally:

@@ -1,25 +1,69 @@
-"""A bounded availability probe, run on a lab host by bench/bench.py.
+"""A bounded availability probe, run on a lab host by bench/bench.py (and the
+faults scenario).
 
 Requests every URL once per round, --interval apart, each with --timeout,
 until --stop-file appears or --max-requests rounds were made, then writes a
-JSON summary per URL: requests sent, failed, and the longest gap between two
-successful answers. Standard library only (a lab host has nothing else).
+JSON summary per URL: requests sent, failed, refused (the connection itself
+refused: nobody listening), the longest gap between two successful answers,
+and with --timeline every request as [seconds since start, answer time in
+seconds, ok]. Standard library only (a lab host has nothing else).
+
+URLs: http://HOST:PORT/PATH; https://HOST:PORT/PATH with the client
+certificate of --cacert, --cert and --key (the Docker API with mutual TLS);
+unix:///PATH/TO/SOCKET, which asks GET /_ping on a Unix socket (the Docker
+API as the docker group uses it).
 """
 
 import argparse
+import http.client
 import json
 import os
+import socket
+import ssl
 import time
 import urllib.error
 import urllib.request
 
 
-def check(url, timeout):
+class UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path, timeout):
+        super().__init__("localhost", timeout=timeout)
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.path)
+
+
+def opener(args):
+    """A urllib opener that presents the client certificate to https:// URLs."""
+    if not args.cert:
+        return urllib.request.build_opener()
+    context = ssl.create_default_context(cafile=args.cacert)
+    context.load_cert_chain(args.cert, args.key)
+    return urllib.request.build_opener(urllib.request.HTTPSHandler(context=context))
+
+
+def check(url, timeout, tls_opener):
+    """(ok, refused): whether the URL answered 200, and whether the
+    connection was refused outright."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - lab URLs given by bench.py
-            return response.status == 200
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
+        if url.startswith("unix://"):
+            conn = UnixConnection(url[len("unix://") :], timeout)
+            try:
+                conn.request("GET", "/_ping")
+                return conn.getresponse().status == 200, False
+            finally:
+                conn.close()
+        with tls_opener.open(url, timeout=timeout) as response:
+            return response.status == 200, False
+    except ConnectionRefusedError:
+        return False, True
+    except urllib.error.URLError as exc:
+        return False, isinstance(exc.reason, ConnectionRefusedError)
+    except (OSError, ValueError, http.client.HTTPException):
+        return False, False
 
 
 def main():
@@ -30,10 +74,17 @@ def main():
     parser.add_argument("--max-requests", type=int, default=3000)
     parser.add_argument("--interval", type=float, default=0.02)
     parser.add_argument("--timeout", type=float, default=1.0)
+    parser.add_argument("--cacert")
+    parser.add_argument("--cert")
+    parser.add_argument("--key")
+    parser.add_argument("--timeline", action="store_true", help="record every request")
     args = parser.parse_args()
+    tls_opener = opener(args)
     state = {
-        url: {"url": url, "sent": 0, "failed": 0, "last_ok": None, "longest_gap_s": 0.0} for url in args.urls
+        url: {"url": url, "sent": 0, "failed": 0, "refused": 0, "last_ok": None, "longest_gap_s": 0.0}
+        for url in args.urls
     }
+    timeline = {url: [] for url in args.urls}
     start = time.monotonic()
     for _request in range(args.max_requests):
         if os.path.exists(args.stop_file):
@@ -41,20 +92,24 @@ def main():
         for url in args.urls:
             item = state[url]
             now = time.monotonic()
-            ok = check(url, args.timeout)
+            ok, refused = check(url, args.timeout, tls_opener)
             item["sent"] += 1
+            if args.timeline:
+                timeline[url].append([round(now - start, 4), round(time.monotonic() - now, 4), ok])
             if ok:
                 if item["last_ok"] is not None:
                     item["longest_gap_s"] = max(item["longest_gap_s"], now - item["last_ok"])
                 item["last_ok"] = now
             else:
                 item["failed"] += 1
+                item["refused"] += refused
         time.sleep(args.interval)
     summary = {
         "duration_s": round(time.monotonic() - start, 2),
         "urls": [
             {k: (round(v, 3) if isinstance(v, float) else v) for k, v in item.items() if k != "last_ok"}
-            for item in state.values()
+            | ({"timeline": timeline[url]} if args.timeline else {})
+            for url, item in state.items()
         ],
     }
     with open(args.out + ".tmp", "w", encoding="utf-8") as handle:
