@@ -340,9 +340,12 @@ def test_a_reload_the_daemon_refuses_is_rolled_back_without_a_restart(host, faul
     )
     assert result.returncode != 0
     text = " ".join(result.stdout.split())
-    assert "docker.service refused to reload registry-mirrors and was rolled back" in text, text[-3000:]
-    assert "the daemon kept running" in text
     assert "ftp://mirror.invalid" in text  # dockerd's own words
+    if f"dockerd would not start with the new {DAEMON_JSON}" not in text:
+        # Where dockerd --validate does not check mirrors (20.10 has none; 26.1's
+        # leaves them to the registry service), the reload meets the refusal.
+        assert "docker.service refused to reload registry-mirrors and was rolled back" in text, text[-3000:]
+        assert "the daemon kept running" in text
     assert host.file(DAEMON_JSON).content_string == daemon_json
     assert main_pid(host) == pid, journal(host)
     assert (published["failed"], container["failed"]) == (0, 0), (published, container)
