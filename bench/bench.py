@@ -284,6 +284,40 @@ def rerun(samples, names=None, playbook=SITE):
     return summarize([rerun_sample(names, playbook) for _sample in range(samples)])
 
 
+def host_exec(host, *argv, check=True):
+    return subprocess.run(["docker", "exec", host, *argv], capture_output=True, text=True, check=check)
+
+
+def flask_address(host):
+    """flaskapp's address on the lab host's bridge."""
+    networks = "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}"
+    return host_exec(host, "docker", "inspect", "-f", networks, "flaskapp").stdout.strip()
+
+
+def start_probe(host, urls, max_requests, options=()):
+    """Start bench/probe.py on ``host`` (copied there first), detached: every
+    URL every 20 ms, 1 s timeout, at most ``max_requests`` rounds; a second
+    to settle before the change it measures."""
+    subprocess.run(["docker", "cp", str(PROBE), f"{host}:/root/probe.py"], check=True)
+    host_exec(host, "rm", "-f", "/root/probe.stop", "/root/probe.json")
+    command = ["python3", "/root/probe.py", "--out", "/root/probe.json", "--stop-file", "/root/probe.stop"]
+    command += ["--max-requests", str(max_requests), "--interval", "0.02", "--timeout", "1", *options]
+    subprocess.run(["docker", "exec", "-d", host, *command, *urls], check=True)
+    time.sleep(1)
+
+
+def stop_probe(host):
+    """A second after the change, stop the probe and return its summary."""
+    time.sleep(1)
+    host_exec(host, "touch", "/root/probe.stop")
+    for _attempt in range(100):
+        out = host_exec(host, "cat", "/root/probe.json", check=False)
+        if out.returncode == 0 and out.stdout.strip():
+            return json.loads(out.stdout)
+        time.sleep(0.2)
+    sys.exit(f"[bench] the probe on {host} wrote no result")
+
+
 def availability(samples):
     """The probe through a daemon restart, with the userland proxy off (the
     hardened default: published ports through NAT rules) and on."""
@@ -297,70 +331,15 @@ def availability_with(samples, userland_proxy):
     host = "bench-bookworm-1"
     results = []
     proxy = {"docker_engine_userland_proxy": userland_proxy}
-    subprocess.run(["docker", "cp", str(PROBE), f"{host}:/root/probe.py"], check=True)
     for i in range(samples):
         log(
             f"availability {i + 1}/{samples}, userland proxy {'on' if userland_proxy else 'off'}: "
             "listener off, then tls (a daemon restart)"
         )
         run_json(SITE, [host], {"docker_access_tcp": "off", **proxy})
-        address = subprocess.run(
-            [
-                "docker",
-                "exec",
-                host,
-                "docker",
-                "inspect",
-                "-f",
-                "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
-                "flaskapp",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        subprocess.run(
-            ["docker", "exec", host, "rm", "-f", "/root/probe.stop", "/root/probe.json"], check=True
-        )
-        subprocess.run(
-            [
-                "docker",
-                "exec",
-                "-d",
-                host,
-                "python3",
-                "/root/probe.py",
-                "--out",
-                "/root/probe.json",
-                "--stop-file",
-                "/root/probe.stop",
-                "--max-requests",
-                "3000",
-                "--interval",
-                "0.02",
-                "--timeout",
-                "1",
-                "http://127.0.0.1:1337/",
-                f"http://{address}:5000/",
-            ],
-            check=True,
-        )
-        time.sleep(1)
+        start_probe(host, ["http://127.0.0.1:1337/", f"http://{flask_address(host)}:5000/"], 3000)
         data = run_json(SITE, [host], {"docker_access_tcp": "tls", **proxy})[1]
-        time.sleep(1)
-        subprocess.run(["docker", "exec", host, "touch", "/root/probe.stop"], check=True)
-        probe = None
-        for _attempt in range(100):
-            out = subprocess.run(
-                ["docker", "exec", host, "cat", "/root/probe.json"],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if out.returncode == 0 and out.stdout.strip():
-                probe = json.loads(out.stdout)
-                break
-            time.sleep(0.2)
+        probe = stop_probe(host)
         downtime = None
         for play in data["plays"]:
             for task in play["tasks"]:
@@ -382,10 +361,6 @@ def availability_with(samples, userland_proxy):
     return summary
 
 
-def host_exec(host, *argv, check=True):
-    return subprocess.run(["docker", "exec", host, *argv], capture_output=True, text=True, check=check)
-
-
 def main_pid(host):
     out = host_exec(host, "systemctl", "show", "--property=MainPID", "--value", "docker.service")
     return out.stdout.strip()
@@ -404,52 +379,20 @@ def handler_result(data, host):
 def probed(host, extra_vars):
     """Converge ``host`` with ``extra_vars`` while the probe runs; returns
     (the probe's summary, the handler's result, dockerd's PID before, after)."""
-    networks = "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}"
-    address = host_exec(host, "docker", "inspect", "-f", networks, "flaskapp").stdout.strip()
-    host_exec(host, "rm", "-f", "/root/probe.stop", "/root/probe.json")
     bundle = "/root/.docker"
-    subprocess.run(
-        [
-            "docker",
-            "exec",
-            "-d",
-            host,
-            "python3",
-            "/root/probe.py",
-            "--out",
-            "/root/probe.json",
-            "--stop-file",
-            "/root/probe.stop",
-            "--timeline",
-            "--max-requests",
-            "1500",
-            "--interval",
-            "0.02",
-            "--timeout",
-            "1",
-            f"--cacert={bundle}/ca.pem",
-            f"--cert={bundle}/cert.pem",
-            f"--key={bundle}/key.pem",
-            # In PROBE_KINDS' order.
-            "http://127.0.0.1:1337/",
-            f"http://{address}:5000/",
-            "unix:///var/run/docker.sock",
-            "https://127.0.0.1:2376/_ping",
-        ],
-        check=True,
-    )
-    time.sleep(1)
+    # In PROBE_KINDS' order.
+    urls = [
+        "http://127.0.0.1:1337/",
+        f"http://{flask_address(host)}:5000/",
+        "unix:///var/run/docker.sock",
+        "https://127.0.0.1:2376/_ping",
+    ]
+    tls = [f"--cacert={bundle}/ca.pem", f"--cert={bundle}/cert.pem", f"--key={bundle}/key.pem"]
+    start_probe(host, urls, 1500, ["--timeline", *tls])
     before = main_pid(host)
     data = run_json(SITE, [host], extra_vars)[1]
-    time.sleep(1)
     after = main_pid(host)
-    host_exec(host, "touch", "/root/probe.stop")
-    for _attempt in range(100):
-        out = host_exec(host, "cat", "/root/probe.json", check=False)
-        if out.returncode == 0 and out.stdout.strip():
-            return json.loads(out.stdout), handler_result(data, host), before, after
-        time.sleep(0.2)
-    sys.exit(f"[bench] the probe on {host} wrote no result")
+    return stop_probe(host), handler_result(data, host), before, after
 
 
 def reconfigure_summary(samples):
@@ -479,7 +422,6 @@ def reconfigure(samples, distribution):
     create_hosts([host], fresh=False, distribution=distribution)
     log(f"reconfigure on {host}: converging it")
     run_json(SITE, [host])
-    subprocess.run(["docker", "cp", str(PROBE), f"{host}:/root/probe.py"], check=True)
     runs = {"reload": [], "restart": []}
     for i in range(samples):
         log(f"reconfigure {i + 1}/{samples} on {host}: one more registry mirror (a reload)")

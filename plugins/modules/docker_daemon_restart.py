@@ -645,6 +645,24 @@ class Restarter:
                 return "not taken", why
             time.sleep(0.2)
 
+    def roll_back(self, refusal, daemon_error):
+        """Put the stash's files back (the versions the daemon last ran
+        with) and return their paths; fail, saying how to do it by hand,
+        when that fails."""
+        try:
+            restored = self.stash.restore()
+        except OSError as exc:
+            self.module.fail_json(
+                msg=(
+                    f"{refusal} and restoring the previous files failed: {exc}. Restore them by hand "
+                    f"from {self.stash.manifest}."
+                ),
+                daemon_error=daemon_error,
+                **self.result,
+            )
+        self.result.update(rolled_back=True, restored_files=restored)
+        return restored
+
     def reload(self, decision, config, pending):
         """Apply a reloadable change without a restart. Returns True when the
         daemon took it; False when it must be restarted instead. A change
@@ -662,18 +680,7 @@ class Restarter:
                 reason=f"{decision['reason']}, but it did not take them ({why}): restarting",
             )
             return False
-        try:
-            restored = self.stash.restore()
-        except OSError as exc:
-            self.module.fail_json(
-                msg=(
-                    f"dockerd refused to reload {', '.join(pending)} ({why}) and restoring the previous "
-                    f"files failed: {exc}. Restore them by hand from {self.stash.manifest}."
-                ),
-                daemon_error=why,
-                **self.result,
-            )
-        self.result.update(rolled_back=True, restored_files=restored)
+        restored = self.roll_back(f"dockerd refused to reload {', '.join(pending)} ({why})", why)
         previous = self.settings(read_text(self.params["daemon_json"])) or {}
         outcome2, why2 = self.reload_and_verify(decision["keys"], previous)
         if outcome2 == "ok":
@@ -741,19 +748,7 @@ class Restarter:
                 daemon_error=daemon_error,
                 **self.result,
             )
-        try:
-            restored = self.stash.restore()
-        except OSError as exc:
-            self.module.fail_json(
-                msg=(
-                    f"{self.unit} refused the new configuration ({daemon_error}) and restoring "
-                    f"the previous files failed: {exc}. Restore them by hand from "
-                    f"{self.stash.manifest}."
-                ),
-                daemon_error=daemon_error,
-                **self.result,
-            )
-        self.result.update(rolled_back=True, restored_files=restored)
+        restored = self.roll_back(f"{self.unit} refused the new configuration ({daemon_error})", daemon_error)
         # The previous configuration may have had no TLS listener, or one
         # with other certificates: the Unix socket answering is what proves
         # the daemon is back.
