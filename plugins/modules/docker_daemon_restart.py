@@ -351,19 +351,27 @@ def reload_errors(journal_text):
     ]
 
 
-def process_started(pid, proc="/proc"):
-    """When process ``pid`` started, in epoch seconds (its start time in
-    clock ticks after boot, /proc/PID/stat, plus the boot time of
-    /proc/stat); None when it cannot be read."""
+def _clocks():
+    """The wall clock and the boot-time clock (which counts from boot,
+    suspend included, as /proc/PID/stat's start times do), read together."""
+    return time.time(), time.clock_gettime(time.CLOCK_BOOTTIME)
+
+
+def process_started(pid, proc="/proc", clocks=_clocks):
+    """When process ``pid`` started, in epoch seconds, to the clock tick:
+    its start time after boot (/proc/PID/stat, in ticks of the boot-time
+    clock) placed on the wall clock by reading both clocks now. (/proc/stat's
+    btime is whole seconds, too coarse for a file written just before a
+    restart.) None when it cannot be read."""
     try:
         with open(f"{proc}/{int(pid)}/stat", encoding="utf-8") as handle:
             # The command name may hold spaces: the fields after it are fixed.
             fields = handle.read().rsplit(")", 1)[1].split()
-        with open(f"{proc}/stat", encoding="utf-8") as handle:
-            boot = next(int(line.split()[1]) for line in handle if line.startswith("btime "))
-    except (OSError, ValueError, IndexError, StopIteration):
+        started_after_boot = int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
         return None
-    return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    wall, since_boot = clocks()
+    return wall - (since_boot - started_after_boot)
 
 
 def bridge_exists(socket_path):

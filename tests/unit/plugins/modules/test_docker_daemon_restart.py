@@ -1310,6 +1310,22 @@ def test_process_started_reads_proc(tmp_path):
     # comm with a space and a parenthesis; starttime (field 22) 250 ticks after boot.
     fields = ["S"] + ["0"] * 18 + ["250"] + ["0"] * 10
     (proc / "7" / "stat").write_text("7 (docker d) " + " ".join(fields) + "\n")
-    (proc / "stat").write_text("cpu 1 2 3\nbtime 1700000000\n")
-    assert docker_daemon_restart.process_started(7, str(proc)) == 1700000000 + 250 / os.sysconf("SC_CLK_TCK")
+    # Now: wall clock 1700000100.0, 100 s after boot; the process started 250 ticks after boot.
+    started = docker_daemon_restart.process_started(7, str(proc), clocks=lambda: (1700000100.0, 100.0))
+    assert started == pytest.approx(1700000000.0 + 250 / os.sysconf("SC_CLK_TCK"))
     assert docker_daemon_restart.process_started(8, str(proc)) is None
+
+
+def test_process_started_is_finer_than_a_second():
+    # A process started now is placed within a few ticks of now, not up to a
+    # second earlier as /proc/stat's whole-second btime would place it.
+    import subprocess
+
+    child = subprocess.Popen(["sleep", "5"])
+    try:
+        now = time.time()
+        started = docker_daemon_restart.process_started(child.pid)
+        assert now - 0.5 < started <= now + 0.05
+    finally:
+        child.kill()
+        child.wait()
