@@ -204,3 +204,37 @@ def is_loopback(host):
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def stream_url(listen):
+    """The tcp:// URL of a socket unit's ListenStream= value, or None for a
+    Unix socket (a path, or @ for the abstract namespace). A port alone
+    listens on every address (systemd binds [::] for both IPv4 and IPv6)."""
+    listen = (listen or "").strip()
+    if not listen or listen.startswith(("/", "@")):
+        return None
+    if listen.isdecimal():
+        return f"tcp://[::]:{listen}"
+    if listen.startswith("[") or listen.count(":") == 1:
+        return f"tcp://{listen}"
+    return None  # vsock:, a netlink family, ...: not a TCP listener
+
+
+def socket_listeners(sockets, argv, config):
+    """The TCP listeners systemd holds for dockerd, as command_listeners
+    gives them: each TCP ListenStream= of ``sockets`` ([(unit, [values])],
+    _systemd.service_sockets), where dockerd takes its sockets from systemd
+    (an fd:// host), with TLS as dockerd wraps them (its TLS flags, or
+    daemon.json's)."""
+    given = daemon_flags(argv or [])
+    hosts = given["hosts"] or list(config.get("hosts") or [])
+    if not any(str(host).startswith("fd://") for host in hosts):
+        return []
+    verify = given["tlsverify"] or bool(config.get("tlsverify"))
+    tls = given["tls"] or bool(config.get("tls")) or verify
+    return [
+        {"url": url, "source": f"{unit} (systemd)", "tls": tls, "tlsverify": verify, "flags": given}
+        for unit, streams in sockets
+        for url in map(stream_url, streams)
+        if url
+    ]

@@ -140,3 +140,42 @@ def unit_dropins(name, dirs=UNIT_DIRS):
         for dropin_name, path in dropins(os.path.join(directory, f"{name}.d")):
             by_name.setdefault(dropin_name, path)
     return [by_name[n] for n in sorted(by_name)]
+
+
+def section_values(text, section, key):
+    """The values of ``key`` in ``section`` of unit text, in order; an empty
+    value resets the list, as systemd does for list settings (ExecStart=,
+    ListenStream=, Sockets=)."""
+    values = []
+    for sect, name, value in parse_unit(text):
+        if sect == section and name == key:
+            if value == "":
+                values = []
+            else:
+                values.extend(value.split() if key == "Sockets" else [value])
+    return values
+
+
+def unit_text(name, read, dirs=UNIT_DIRS):
+    """The unit file of ``name`` and its drop-ins, joined in systemd's order
+    (empty when the unit is not installed)."""
+    path = unit_file(name, dirs)
+    if path is None:
+        return ""
+    return "\n".join((read(p) or "") for p in [path, *unit_dropins(name, dirs)])
+
+
+def service_sockets(service, read, dirs=UNIT_DIRS):
+    """The socket units that hand their sockets to ``service`` when it
+    starts: the one of the same name (docker.socket for docker.service) and
+    those its Sockets= names; each as (name, its ListenStream= values)."""
+    names = [service.rsplit(".", 1)[0] + ".socket"]
+    names += [
+        n for n in section_values(unit_text(service, read, dirs), "Service", "Sockets") if n not in names
+    ]
+    found = []
+    for name in names:
+        text = unit_text(name, read, dirs)
+        if text:
+            found.append((name, section_values(text, "Socket", "ListenStream")))
+    return found

@@ -35,7 +35,11 @@ description:
     not read."
   - "Daemon: TCP listeners without C(--tlsverify) (critical when not bound to
     loopback), read from the running daemon's command line, the systemd unit
-    with its drop-ins, and daemon.json; TLS files with loose modes or owners;
+    with its drop-ins, daemon.json, and the TCP C(ListenStream=) of the socket
+    units that hand their sockets to the service (its own, such as
+    docker.socket with its drop-ins, and those its C(Sockets=) names) where
+    dockerd takes them (C(-H fd://)), TLS-wrapped as its flags or daemon.json
+    say; TLS files with loose modes or owners;
     live-restore, icc, userns-remap, no-new-privileges, userland-proxy and log
     rotation settings; the members of the docker group (each is root-equivalent)."
   - "Files: owners and modes of docker.service, docker.socket, the unit's
@@ -161,10 +165,12 @@ from ansible_collections.dockerlab.docker.plugins.module_utils._files import own
 from ansible_collections.dockerlab.docker.plugins.module_utils._listener import (
     command_listeners,
     is_loopback,
+    socket_listeners,
     split_tcp,
 )
 from ansible_collections.dockerlab.docker.plugins.module_utils._systemd import (
     effective_exec_start,
+    service_sockets,
     unit_dropins,
     unit_file,
 )
@@ -806,6 +812,10 @@ class Auditor:
         if unit:
             sources.append((f"{self.params['unit']} and its drop-ins", unit))
         found = [item for source, argv in sources for item in command_listeners(argv, config, source)]
+        # Sockets systemd holds and hands to dockerd (fd://): the insecure
+        # lab's or a TLS one, in docker.socket or a socket unit of its own.
+        sockets = service_sockets(self.params["unit"], read_text)
+        found += socket_listeners(sockets, running or unit, config)
         for url in config.get("hosts") or []:
             verify = bool(config.get("tlsverify"))
             found.append(

@@ -5,7 +5,7 @@ makes audit.yml fail. The tests build on each other, in file order."""
 import json
 
 import pytest
-from labhelpers import PROJECT, host_name, recap, run_playbook
+from labhelpers import PROJECT, host_name, journal, recap, run_playbook
 
 AUDIT = PROJECT / "playbooks" / "audit.yml"
 SITE = PROJECT / "playbooks" / "site.yml"
@@ -112,6 +112,41 @@ def test_created_privileged_container_is_found_though_it_never_ran(host, vulnera
     # The lab hosts cannot start a privileged container; it is still one start away.
     state = host.run("docker inspect -f '{{.State.Status}}' breakout-privileged").stdout.strip()
     assert state == "created"
+
+
+SOCKET_DROPIN = "/etc/systemd/system/docker.socket.d/audit-tcp.conf"
+# A socket unit's drop-in changes only with docker.service stopped while
+# docker.socket starts again (LAB-FACTS).
+RESTART_SOCKET = (
+    "systemctl daemon-reload && systemctl stop docker.service && systemctl restart docker.socket"
+    " && systemctl start docker.service"
+)
+
+
+def test_an_unauthenticated_listener_systemd_holds_for_dockerd_is_found(host, vulnerable, tmp_path_factory):
+    # A TCP stream added to Debian's docker.socket by hand: dockerd, started
+    # with -H fd:// and (in the insecure lab) no TLS flag, serves it plain.
+    host.run_test(f"mkdir -p {SOCKET_DROPIN.rsplit('/', 1)[0]}")
+    host.run_test(f"printf '[Socket]\\nListenStream=127.0.0.1:2377\\n' > {SOCKET_DROPIN}")
+    try:
+        host.run_test(RESTART_SOCKET)
+        ping = host.run(
+            "for i in $(seq 30); do curl -fsS -m 2 http://127.0.0.1:2377/_ping && exit 0; sleep 1; done"
+        )
+        assert ping.stdout.strip() == "OK", f"{ping.stderr}\n{journal(host)}"
+        directory = report_dir(tmp_path_factory, host) / "socket"
+        report = run_audit(host, directory, docker_audit_fail_on="none")[1]
+        found = [
+            item
+            for item in report["findings"]
+            if item["id"] == "daemon-tcp-unauthenticated" and "tcp://127.0.0.1:2377" in item["evidence"]
+        ]
+        assert found, json.dumps(report["findings"], indent=1)[:3000]
+        assert found[0]["severity"] == "high"  # loopback only
+        assert "docker.socket (systemd)" in found[0]["evidence"]
+    finally:
+        host.run(f"rm -f {SOCKET_DROPIN}")
+        host.run(RESTART_SOCKET)
 
 
 def test_audit_playbook_fails_under_the_default_policy(host, vulnerable, tmp_path_factory):

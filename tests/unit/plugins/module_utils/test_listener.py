@@ -370,3 +370,55 @@ def test_the_hash_is_read_back_from_the_first_lines_only():
     assert read_inputs_mark("\n" * 5 + header) is None
     assert read_inputs_mark("[Service]\nExecStart=\n") is None
     assert read_inputs_mark(None) is None
+
+
+# --- listeners systemd holds for dockerd (socket units) ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("listen", "url"),
+    [
+        ("/run/docker.sock", None),
+        ("@docker", None),
+        ("", None),
+        ("2375", "tcp://[::]:2375"),
+        ("0.0.0.0:2376", "tcp://0.0.0.0:2376"),
+        ("127.0.0.1:2375", "tcp://127.0.0.1:2375"),
+        ("[::1]:2376", "tcp://[::1]:2376"),
+        ("vsock:2:1234", None),
+    ],
+)
+def test_stream_url(listen, url):
+    from ansible_collections.dockerlab.docker.plugins.module_utils._listener import stream_url
+
+    assert stream_url(listen) == url
+
+
+SOCKETS = [("docker.socket", ["/run/docker.sock", "0.0.0.0:2375"])]
+
+
+@pytest.mark.parametrize(
+    ("argv", "config", "expected"),
+    [
+        # The insecure lab through systemd: no TLS anywhere.
+        (["dockerd", "-H", "fd://"], {}, [("tcp://0.0.0.0:2375", False, False)]),
+        # TLS flags on dockerd's command line wrap the socket it gets from systemd.
+        (
+            ["dockerd", "-H", "fd://", "--tlsverify", "--tlscacert=/c", "--tlscert=/s", "--tlskey=/k"],
+            {},
+            [("tcp://0.0.0.0:2375", True, True)],
+        ),
+        (["dockerd", "-H", "fd://"], {"tlsverify": True}, [("tcp://0.0.0.0:2375", True, True)]),
+        (["dockerd", "-H", "fd://", "--tls"], {}, [("tcp://0.0.0.0:2375", True, False)]),
+        # dockerd takes no socket from systemd: the socket's TCP stream is not its listener.
+        (["dockerd", "-H", "unix:///run/docker.sock"], {}, []),
+        (["dockerd"], {"hosts": ["fd://"]}, [("tcp://0.0.0.0:2375", False, False)]),
+        (None, {}, []),
+    ],
+)
+def test_socket_listeners(argv, config, expected):
+    from ansible_collections.dockerlab.docker.plugins.module_utils._listener import socket_listeners
+
+    found = socket_listeners(SOCKETS, argv, config)
+    assert [(item["url"], item["tls"], item["tlsverify"]) for item in found] == expected
+    assert all(item["source"] == "docker.socket (systemd)" for item in found)

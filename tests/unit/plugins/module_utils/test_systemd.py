@@ -373,3 +373,81 @@ def test_the_default_search_path_is_systemds(monkeypatch):
     monkeypatch.setattr("os.path.isfile", lambda path: seen.append(path) or False)
     assert effective_exec_start("dockerlab-no-such.service", lambda path: "") is None
     assert seen == [f"{directory}/dockerlab-no-such.service" for directory in UNIT_DIRS]
+
+
+# --- socket units that hand their sockets to a service ---------------------------
+DEBIAN_DOCKER_SOCKET = """\
+[Unit]
+Description=Docker Socket for the API
+
+[Socket]
+# If /var/run is not implemented as a symlink to /run, you may need to
+# specify ListenStream=/var/run/docker.sock instead.
+ListenStream=/run/docker.sock
+SocketMode=0660
+SocketUser=root
+SocketGroup=docker
+
+[Install]
+WantedBy=sockets.target
+"""
+
+
+@pytest.fixture
+def socket_units(tmp_path):
+    etc, lib = tmp_path / "etc", tmp_path / "lib"
+    (lib).mkdir()
+    (lib / "docker.socket").write_text(DEBIAN_DOCKER_SOCKET)
+    (lib / "docker.service").write_text("[Service]\nExecStart=/usr/sbin/dockerd -H fd://\n")
+    etc.mkdir()
+    return etc, lib
+
+
+def read(path):
+    try:
+        with open(path) as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+def test_the_vendor_socket_holds_only_the_unix_socket(socket_units):
+    from ansible_collections.dockerlab.docker.plugins.module_utils._systemd import service_sockets
+
+    assert service_sockets("docker.service", read, tuple(map(str, socket_units))) == [
+        ("docker.socket", ["/run/docker.sock"])
+    ]
+
+
+def test_a_socket_dropin_adds_a_tcp_stream_and_an_empty_value_resets(socket_units):
+    from ansible_collections.dockerlab.docker.plugins.module_utils._systemd import service_sockets
+
+    etc, _lib = socket_units
+    (etc / "docker.socket.d").mkdir()
+    (etc / "docker.socket.d" / "tcp.conf").write_text("[Socket]\nListenStream=0.0.0.0:2375\n")
+    assert service_sockets("docker.service", read, tuple(map(str, socket_units))) == [
+        ("docker.socket", ["/run/docker.sock", "0.0.0.0:2375"])
+    ]
+    (etc / "docker.socket.d" / "zz-only-tcp.conf").write_text("[Socket]\nListenStream=\nListenStream=2376\n")
+    assert service_sockets("docker.service", read, tuple(map(str, socket_units))) == [
+        ("docker.socket", ["2376"])
+    ]
+
+
+def test_the_sockets_the_service_names_are_read_too(socket_units):
+    from ansible_collections.dockerlab.docker.plugins.module_utils._systemd import service_sockets
+
+    etc, _lib = socket_units
+    (etc / "docker.service.d").mkdir()
+    (etc / "docker.service.d" / "tcp.conf").write_text("[Service]\nSockets=docker.socket docker-tcp.socket\n")
+    (etc / "docker-tcp.socket").write_text("[Socket]\nListenStream=127.0.0.1:2376\nService=docker.service\n")
+    assert service_sockets("docker.service", read, tuple(map(str, socket_units))) == [
+        ("docker.socket", ["/run/docker.sock"]),
+        ("docker-tcp.socket", ["127.0.0.1:2376"]),
+    ]
+
+
+def test_a_service_without_socket_units_has_none(tmp_path):
+    from ansible_collections.dockerlab.docker.plugins.module_utils._systemd import service_sockets
+
+    assert service_sockets("docker.service", read, (str(tmp_path),)) == []
