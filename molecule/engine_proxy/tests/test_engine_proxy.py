@@ -1,6 +1,6 @@
 """docker_engine's proxy settings on a real lab host: the drop-in, the
 environment systemd gives dockerd, a pull from the lab registry by its name
-that goes through the lab's tinyproxy (its log on this machine shows the
+that goes through the lab's Squid (its access log shows the
 lab host's connection and the request), and, converged without the
 settings, no drop-in, no environment, and a pull that does not go through
 the proxy.
@@ -20,7 +20,7 @@ CONVERGE = Path(__file__).resolve().parents[1] / "converge.yml"
 DROPIN = "/etc/systemd/system/docker.service.d/dockerlab-proxy.conf"
 PROXY_CONTAINER = "dockerlab-proxy"
 LAB_NETWORK = "dockerlab"
-PROXY = "http://dockerlab-proxy:8888"
+PROXY = "http://dockerlab-proxy:3128"
 NO_PROXY = "localhost,127.0.0.1"
 # By the registry's own name: not through the registry mirror, which is for
 # Docker Hub names only.
@@ -67,36 +67,31 @@ def lab_address(host):
 
 
 def proxy_log(since):
-    """The proxy's log lines since ``since`` (epoch seconds)."""
+    """The proxy's access log lines since ``since`` (epoch seconds): Squid's
+    native format, "TIME ELAPSED CLIENT CODE/STATUS BYTES METHOD URL ...",
+    read in its container."""
     done = subprocess.run(
-        ["docker", "logs", "--since", f"{since:.3f}", PROXY_CONTAINER],
+        ["docker", "exec", PROXY_CONTAINER, "cat", "/var/log/squid/access.log"],
         capture_output=True,
         text=True,
         check=True,
         timeout=30,
     )
-    return (done.stdout + done.stderr).splitlines()
+    return [line for line in done.stdout.splitlines() if line.split() and float(line.split()[0]) >= since]
 
 
 def pull(host):
     """Pull IMAGE afresh on the host; return the proxy's log lines of that
-    pull that came from this host (tinyproxy logs "Connect (file descriptor
-    N): ADDRESS", then "Request (file descriptor N): METHOD URL ...")."""
+    pull that came from this host (Squid's third field is the client's
+    address), and all its lines since the pull began."""
     host.run(f"docker image rm -f {IMAGE}")
     since = time.time() - 1
     result = host.run(f"docker pull {IMAGE}")
     assert result.rc == 0, f"{result.stdout}\n{result.stderr}\n{journal(host)}"
-    time.sleep(1)  # the proxy writes its log as it goes
+    time.sleep(1)  # Squid writes a request's line when it ends
     lines = proxy_log(since)
     address = lab_address(host)
-    descriptors = {
-        line.split("Connect (file descriptor ", 1)[1].split(")", 1)[0]
-        for line in lines
-        if "Connect (file descriptor " in line and line.rstrip().endswith(f": {address}")
-    }
-    return [
-        line for line in lines if any(f"Request (file descriptor {fd}): " in line for fd in descriptors)
-    ], lines
+    return [line for line in lines if line.split()[2] == address], lines
 
 
 # --- with the proxy -----------------------------------------------------------

@@ -4,7 +4,7 @@
 #   dockerlab/labhost:trixie-docker28                     the trixie lab host, with apt pinned to
 #                                                         take docker.io 28 from Debian forky
 #   dockerlab/registry:bookworm                           Debian's docker-registry
-#   dockerlab/tinyproxy:bookworm                          an HTTP proxy that logs every request
+#   dockerlab/squid:bookworm                              an HTTP proxy that logs every request
 #   digitalocean/flask-helloworld:latest                  stand-in for the Docker Hub image
 # Each image carries the sha256 of its inputs (this script, its recipe
 # directories, the suite) in the label org.dockerlab.inputs; an image whose
@@ -131,15 +131,14 @@ registry() {
     'CMD ["/usr/bin/docker-registry", "serve", "/etc/docker/registry/config.yml"]'
 }
 
-# The lab's HTTP proxy: tinyproxy in the foreground as nobody, its log on
-# stdout (docker logs), for the proxy settings of docker_engine.
+# The lab's HTTP proxy: Squid in the foreground (-N), which starts as root
+# and serves as proxy; its log in /var/log/squid/access.log.
 proxy() {
-  build dockerlab/tinyproxy:bookworm tinyproxy bookworm "${SLIM[@]}" \
-    --customize-hook="copy-in $HERE/tinyproxy/tinyproxy.conf /etc" \
+  build dockerlab/squid:bookworm squid bookworm "${SLIM[@]}" \
+    --customize-hook="copy-in $HERE/squid/squid.conf /etc/squid" \
     -- \
-    'USER nobody' \
-    'EXPOSE 8888' \
-    'CMD ["/usr/bin/tinyproxy", "-d", "-c", "/etc/tinyproxy.conf"]'
+    'EXPOSE 3128' \
+    'CMD ["/usr/sbin/squid", "-N", "-f", "/etc/squid/squid.conf"]'
 }
 
 # shellcheck disable=SC2016
@@ -164,7 +163,7 @@ for t in "${targets[@]}"; do
     registry) registry & ;;
     proxy) proxy & ;;
     flask) flask & ;;
-    *) echo "[images] ERROR: unknown image '$t' (labhost:SUITE, labhost:trixie-docker28, registry, flask)" >&2; exit 2 ;;
+    *) echo "[images] ERROR: unknown image '$t' (labhost:SUITE, labhost:trixie-docker28, registry, proxy, flask)" >&2; exit 2 ;;
   esac
   pids+=($!)
 done
