@@ -371,8 +371,8 @@ def handler_result(data, host):
     for play in data["plays"]:
         for task in play["tasks"]:
             res = task["hosts"].get(host, {})
-            if res.get("action") in ("reload", "restart", "start"):
-                return {key: res.get(key) for key in ("action", "reason", "pid", "downtime")}
+            if res.get("applied") in ("reload", "restart", "start"):
+                return {key: res.get(key) for key in ("applied", "reason", "pid", "downtime")}
     return {}
 
 
@@ -410,7 +410,7 @@ def reconfigure_summary(samples):
             "longest_gap_s": spread(p["longest_gap_s"] for p in per),
             "timeline_first_sample": per[0]["timeline"],
         }
-    summary["actions"] = sorted({sample["handler"].get("action") or "none" for sample in samples})
+    summary["actions"] = sorted({sample["handler"].get("applied") or "none" for sample in samples})
     summary["reasons"] = sorted({sample["handler"].get("reason") or "" for sample in samples})
     summary["pid_unchanged"] = sum(sample["pid_before"] == sample["pid_after"] for sample in samples)
     return summary

@@ -45,12 +45,15 @@ def panel(axis, summary, title):
     for kind, (_label, colour) in KINDS.items():
         failed = [t for t, _latency, ok in summary[kind]["timeline_first_sample"] if not ok]
         if failed:
-            axis.plot(failed, [top * 1.15] * len(failed), "x", color="red", ms=6)
-            axis.annotate(f"{len(failed)} failed", (failed[0], top * 1.15), fontsize=7, color=colour)
+            axis.plot(failed, [top * 2] * len(failed), "x", color="red", ms=6)
+            axis.annotate(f"{len(failed)} failed", (failed[0], top * 2), fontsize=7, color=colour)
     axis.set_title(title, fontsize=9)
     axis.set_xlabel("seconds since the probe started")
-    axis.set_ylabel("answer time (ms)")
-    axis.set_ylim(0, top * 1.3)
+    axis.set_ylabel("answer time (ms, log scale)")
+    # Log scale: a request held for hundreds of ms through a restart and the
+    # usual 1-3 ms answers both stay readable.
+    axis.set_yscale("log")
+    axis.set_ylim(0.1, top * 4)
     axis.grid(alpha=0.3)
 
 
@@ -67,7 +70,10 @@ def draw(results, out):
             title = f"{VERSIONS.get(distribution, distribution)}: {CHANGES[change]} -> {did}"
             panel(axes[row][column], summary, title)
     axes[0][0].legend(loc="upper left", fontsize=7, markerscale=4)
-    figure.suptitle("Requests during a converge (red x: failed; first sample of bench/bench.py)", fontsize=11)
+    figure.suptitle(
+        "Requests during a converge, one probe every 20 ms (red x: failed; first sample of bench/bench.py)",
+        fontsize=11,
+    )
     figure.tight_layout()
     figure.savefig(out, dpi=110)
     return out

@@ -10,7 +10,7 @@ description:
   - Applies the configuration changed since the daemon last started, with a
     reload (SIGHUP through C(systemctl reload)) where dockerd can reload every
     changed setting, and with a restart otherwise. It reports which it did and
-    why (RV(action), RV(reason)).
+    why (RV(applied), RV(reason)).
   - B(Reload or restart.) With O(mode=auto) it reloads only when the rollback
     stash says that daemon.json (O(daemon_json)) is the only file changed and
     every top-level key that differs between the version the daemon runs with
@@ -219,11 +219,13 @@ reloaded:
   returned: always
   type: bool
   sample: false
-action:
+applied:
   description:
     - What the module did, C(reload), C(restart) or C(start); C(none) when
       nothing was pending or the daemon was already active.
     - C(restart) after a reload the daemon did not take.
+    - Not named C(action), which callbacks such as ansible.posix.json
+      overwrite with the module's name.
   returned: always
   type: str
   sample: reload
@@ -450,7 +452,7 @@ class Restarter:
             "tls_listener": "",
             "downtime": 0.0,
             "reloaded": False,
-            "action": "none",
+            "applied": "none",
             "reason": "",
             "changed_keys": [],
             "pid": 0,
@@ -675,7 +677,7 @@ class Restarter:
         """Apply a reloadable change without a restart. Returns True when the
         daemon took it; False when it must be restarted instead. A change
         dockerd refuses is rolled back with a second reload, and fails."""
-        self.result.update(changed=True, reloaded=True, action="reload")
+        self.result.update(changed=True, reloaded=True, applied="reload")
         outcome, why = self.reload_and_verify(decision["keys"], config)
         if outcome == "ok":
             self.result["pid"] = self.main_pid()
@@ -721,7 +723,7 @@ class Restarter:
             decision, config = {"action": "restart", "reason": "mode is restart", "keys": []}, None
         else:
             decision, config = self.decide(pending)
-        self.result.update(changed=True, action=decision["action"], reason=decision["reason"])
+        self.result.update(changed=True, applied=decision["action"], reason=decision["reason"])
         self.result["changed_keys"] = decision["keys"]
         if decision["action"] == "reload":
             if self.module.check_mode:
@@ -729,7 +731,7 @@ class Restarter:
                 return self.result
             if self.reload(decision, config, pending):
                 return self.result
-            self.result["action"] = "restart"
+            self.result["applied"] = "restart"
         self.result["restarted"] = True
         if self.module.check_mode:
             return self.result

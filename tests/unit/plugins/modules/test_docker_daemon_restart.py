@@ -1143,7 +1143,7 @@ def test_a_reloadable_change_is_reloaded_in_the_same_process(apply, configure, d
     result = apply()
     assert "failed" not in result, result
     assert (result["changed"], result["reloaded"], result["restarted"]) == (True, True, False)
-    assert result["action"] == "reload"
+    assert result["applied"] == "reload"
     assert result["changed_keys"] == ["registry-mirrors"]
     assert result["reason"] == "dockerd 26.1 reloads every changed key (registry-mirrors) on SIGHUP"
     assert result["msg"] == f"Reloaded {UNIT}: {result['reason']}."
@@ -1159,7 +1159,7 @@ def test_a_second_run_after_a_reload_has_nothing_to_apply(apply, configure, daem
     configure({"registry-mirrors": [MIRROR]})
     apply()
     result = apply(only_if_pending=True)
-    assert (result["changed"], result["action"]) == (False, "none")
+    assert (result["changed"], result["applied"]) == (False, "none")
 
 
 @pytest.mark.parametrize(
@@ -1175,7 +1175,7 @@ def test_a_change_dockerd_applies_only_at_start_restarts(apply, configure, daemo
     configure(options)
     result = apply()
     assert "failed" not in result, result
-    assert (result["action"], result["reloaded"], result["restarted"]) == ("restart", False, True)
+    assert (result["applied"], result["reloaded"], result["restarted"]) == ("restart", False, True)
     assert result["reason"] == f"dockerd 26.1 applies {fixed} only when it starts"
     assert result["changed_keys"] == sorted(options)
     assert result["msg"] == f"Restarted {UNIT}: {result['reason']}."
@@ -1190,21 +1190,21 @@ def test_a_tls_file_changed_with_daemon_json_restarts(apply, configure, daemon, 
     Stash(str(stash_dir)).save(str(cert))
     cert.write_text("a new certificate\n")
     result = apply()
-    assert result["action"] == "restart"
+    assert result["applied"] == "restart"
     assert result["reason"] == f"{cert} changed; dockerd reads it only when it starts"
 
 
 def test_mode_restart_restarts_a_reloadable_change(apply, configure, daemon):
     configure({"registry-mirrors": [MIRROR]})
     result = apply(mode="restart")
-    assert (result["action"], result["reason"], result["restarted"]) == ("restart", "mode is restart", True)
+    assert (result["applied"], result["reason"], result["restarted"]) == ("restart", "mode is restart", True)
 
 
 def test_a_daemon_that_does_not_say_its_version_is_restarted(apply, configure, daemon):
     configure({"registry-mirrors": [MIRROR]})
     daemon.behave(version=None)
     result = apply()
-    assert result["action"] == "restart"
+    assert result["applied"] == "restart"
     assert result["reason"] == "the daemon did not say its version, so what it can reload is unknown"
 
 
@@ -1234,7 +1234,7 @@ def test_a_reload_the_daemon_does_not_take_is_followed_by_a_restart(apply, confi
     daemon.behave(reload_ignores=["registry-mirrors"])
     result = apply(timeout=1)
     assert "failed" not in result, result
-    assert (result["action"], result["reloaded"], result["restarted"]) == ("restart", False, True)
+    assert (result["applied"], result["reloaded"], result["restarted"]) == ("restart", False, True)
     assert result["reason"] == (
         "dockerd 26.1 reloads every changed key (registry-mirrors) on SIGHUP, but it did not take them "
         f"(registry-mirrors is [] in GET /info, not ['{MIRROR}']): restarting"
@@ -1248,21 +1248,21 @@ def test_a_reload_the_daemon_does_not_take_is_followed_by_a_restart(apply, confi
 def test_a_key_info_does_not_show_is_confirmed_by_the_journal(apply, configure, daemon):
     configure({"max-concurrent-downloads": 6})
     result = apply()
-    assert (result["action"], result["reloaded"]) == ("reload", True)
+    assert (result["applied"], result["reloaded"]) == ("reload", True)
 
 
 def test_a_key_info_does_not_show_without_the_journal_line_restarts(apply, configure, daemon):
     configure({"max-concurrent-downloads": 6})
     daemon.behave(reload_logs_nothing=True)
     result = apply(timeout=1)
-    assert result["action"] == "restart"
+    assert result["applied"] == "restart"
     assert "dockerd logged no 'Reloaded configuration' for max-concurrent-downloads" in result["reason"]
 
 
 def test_check_mode_says_it_would_reload_and_does_nothing(apply, configure, daemon, stash_dir):
     configure({"registry-mirrors": [MIRROR]})
     result = apply(check_mode=True)
-    assert (result["changed"], result["reloaded"], result["restarted"], result["action"]) == (
+    assert (result["changed"], result["reloaded"], result["restarted"], result["applied"]) == (
         True,
         True,
         False,
@@ -1287,7 +1287,7 @@ def test_a_tls_file_written_since_the_daemon_started_restarts(apply, configure, 
     configure({"registry-mirrors": [MIRROR]})
     tls_in_daemon_json.write_text("a certificate installed after dockerd started\n")
     result = apply()
-    assert result["action"] == "restart"
+    assert result["applied"] == "restart"
     assert result["reason"] == f"{tls_in_daemon_json} changed; dockerd reads it only when it starts"
 
 
@@ -1299,7 +1299,7 @@ def test_a_tls_file_older_than_the_daemon_does_not_stop_a_reload(
     old = docker_daemon_restart.process_started(os.getpid()) - 60
     os.utime(tls_in_daemon_json, (old, old))
     result = apply()
-    assert result["action"] == "reload"
+    assert result["applied"] == "reload"
 
 
 def test_process_started_reads_proc(tmp_path):
