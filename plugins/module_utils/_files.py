@@ -70,6 +70,25 @@ def write_atomic(path, content, mode=0o644, uid=None, gid=None):
     _fsync_dir(directory)
 
 
+def text_diff(path, before, after):
+    """Ansible's diff of a text file: ``before`` and ``after`` its text (None
+    where it does not or would not exist)."""
+    return {"before_header": path, "after_header": path, "before": before or "", "after": after or ""}
+
+
+def replace_unit_file(path, text, stash_dir):
+    """Make the unit file or drop-in ``path`` hold ``text``, or remove it
+    when ``text`` is None, after saving its current version in the rollback
+    stash; a missing directory is made (0755), the file written atomically
+    (0644). Raises OSError."""
+    Stash(stash_dir).save(path)
+    if text is None:
+        os.unlink(path)
+    else:
+        os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+        write_atomic(path, text, 0o644)
+
+
 def _fsync_dir(directory):
     fd = os.open(directory, os.O_RDONLY)
     try:

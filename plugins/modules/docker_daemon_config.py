@@ -165,6 +165,7 @@ from ansible_collections.dockerlab.docker.plugins.module_utils._files import (
     DEFAULT_STASH_DIR,
     Stash,
     read_text,
+    text_diff,
     write_atomic,
 )
 from ansible_collections.dockerlab.docker.plugins.module_utils._reload import parse_version
@@ -260,12 +261,7 @@ class DaemonConfig:
         }
         after_text = render(desired) if changed else before_text
         if self.module._diff:
-            result["diff"] = {
-                "before_header": self.path,
-                "after_header": self.path,
-                "before": before_text or "",
-                "after": after_text or "",
-            }
+            result["diff"] = text_diff(self.path, before_text, after_text)
         if changed and params["validate"]:
             result["validated"], said = self.validate(after_text)
             if result["validated"] == "refused":

@@ -152,9 +152,9 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dockerlab.docker.plugins.module_utils._files import (
     DEFAULT_STASH_DIR,
-    Stash,
     read_text,
-    write_atomic,
+    replace_unit_file,
+    text_diff,
 )
 from ansible_collections.dockerlab.docker.plugins.module_utils._listener import (
     DROPIN_NAME,
@@ -267,23 +267,13 @@ class Listener:
         changed = before != after
         self.result.update(changed=changed, daemon_reload_needed=changed)
         if self.module._diff:
-            self.result["diff"] = {
-                "before_header": self.path,
-                "after_header": self.path,
-                "before": before or "",
-                "after": after or "",
-            }
+            self.result["diff"] = text_diff(self.path, before, after)
         if p["mode"] == "insecure":
             self.module.warn(INSECURE_WARNING.format(listen=self.result["listen"]))
         if not changed or self.module.check_mode:
             return self.result
         try:
-            Stash(p["stash_dir"]).save(self.path)
-            if after is None:
-                os.unlink(self.path)
-            else:
-                os.makedirs(self.dropin_dir, mode=0o755, exist_ok=True)
-                write_atomic(self.path, after, 0o644)
+            replace_unit_file(self.path, after, p["stash_dir"])
         except OSError as exc:
             self.fail(f"Failed to write the drop-in {self.path}: {exc}")
         return self.result

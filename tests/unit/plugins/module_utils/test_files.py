@@ -225,3 +225,27 @@ def test_owner_names_are_the_hosts_names_or_the_ids(tmp_path):
     assert owner_names(st) == (pwd.getpwuid(st.st_uid).pw_name, grp.getgrgid(st.st_gid).gr_name)
     nobody = os.stat_result((0o100644, 0, 0, 1, 4242424, 4242425, 1, 0, 0, 0))
     assert owner_names(nobody) == ("4242424", "4242425")
+
+
+def test_replace_unit_file_writes_stashes_and_removes(tmp_path):
+    from ansible_collections.dockerlab.docker.plugins.module_utils._files import Stash, replace_unit_file
+
+    path = tmp_path / "docker.service.d" / "x.conf"
+    stash = tmp_path / "stash"
+    replace_unit_file(str(path), "[Service]\n", str(stash))
+    assert path.read_text() == "[Service]\n"
+    assert (os.stat(path).st_mode & 0o777, os.stat(path.parent).st_mode & 0o777) == (0o644, 0o755)
+    assert Stash(str(stash)).saved_text(str(path)) == (True, None)  # it did not exist before
+    replace_unit_file(str(path), None, str(stash))
+    assert not path.exists()
+
+
+def test_text_diff_shows_a_missing_file_as_empty():
+    from ansible_collections.dockerlab.docker.plugins.module_utils._files import text_diff
+
+    assert text_diff("/p", None, "a\n") == {
+        "before_header": "/p",
+        "after_header": "/p",
+        "before": "",
+        "after": "a\n",
+    }
