@@ -1,8 +1,9 @@
 """A bounded availability probe, run on a lab host by bench/bench.py (and the
 faults scenario).
 
-Requests every URL once per round, --interval apart, each with --timeout,
-until --stop-file appears or --max-requests rounds were made, then writes a
+Requests every URL in a thread of its own (a request that waits delays no
+other URL), --interval apart, each with --timeout, until --stop-file
+appears or --max-requests requests per URL were made, then writes a
 JSON summary per URL: requests sent, failed, refused (the connection itself
 refused: nobody listening), the longest gap between two successful answers,
 and with --timeline every request as [seconds since start, answer time in
@@ -20,6 +21,7 @@ import json
 import os
 import socket
 import ssl
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -86,11 +88,14 @@ def main():
     }
     timeline = {url: [] for url in args.urls}
     start = time.monotonic()
-    for _request in range(args.max_requests):
-        if os.path.exists(args.stop_file):
-            break
-        for url in args.urls:
-            item = state[url]
+
+    def probe(url):
+        # Each URL in a thread of its own: a request that waits (a TLS
+        # listener held by systemd while dockerd restarts) delays no other.
+        item = state[url]
+        for _request in range(args.max_requests):
+            if os.path.exists(args.stop_file):
+                break
             now = time.monotonic()
             ok, refused = check(url, args.timeout, tls_opener)
             item["sent"] += 1
@@ -103,7 +108,13 @@ def main():
             else:
                 item["failed"] += 1
                 item["refused"] += refused
-        time.sleep(args.interval)
+            time.sleep(args.interval)
+
+    threads = [threading.Thread(target=probe, args=(url,), daemon=True) for url in args.urls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     summary = {
         "duration_s": round(time.monotonic() - start, 2),
         "urls": [
