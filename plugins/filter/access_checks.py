@@ -16,7 +16,8 @@ description:
     what a spec cannot say. docker_engine must be in the same play (in
     C(role_names)); the TCP port must be from 1 to 65535; unless
     C(docker_access_tcp) is C(off), C(docker_access_tcp_address) must be an
-    IPv4 or IPv6 address (also in brackets) or a host name; C(insecure)
+    IPv4 or IPv6 address (also in brackets) or a host name, and an IP address
+    where C(docker_access_tcp_held_by) is C(systemd); C(insecure)
     needs C(docker_access_insecure_acknowledged) true.
   - The host is checked only when it was read and the variables are fine.
   - It runs on the controller, which is where it looks for the CA key.
@@ -35,8 +36,9 @@ options:
         controller) and C(reserved_keys) (daemon.json keys the listener's
         flags set).
       - The role's C(docker_access_tcp), C(docker_access_tcp_port),
-        C(docker_access_tcp_address), C(docker_access_insecure_acknowledged),
-        C(docker_access_tls_dir) and C(docker_access_ca_regenerate).
+        C(docker_access_tcp_address), C(docker_access_tcp_held_by),
+        C(docker_access_insecure_acknowledged), C(docker_access_tls_dir) and
+        C(docker_access_ca_regenerate).
     type: dict
     required: true
 """
@@ -50,6 +52,7 @@ _docker_access_checks: >-
        'reserved_keys': _docker_access_reserved_keys,
        'docker_access_tcp': docker_access_tcp, 'docker_access_tcp_port': docker_access_tcp_port,
        'docker_access_tcp_address': docker_access_tcp_address,
+       'docker_access_tcp_held_by': docker_access_tcp_held_by,
        'docker_access_insecure_acknowledged': docker_access_insecure_acknowledged,
        'docker_access_tls_dir': docker_access_tls_dir,
        'docker_access_ca_regenerate': docker_access_ca_regenerate}) }}
@@ -110,6 +113,7 @@ import os
 from ansible_collections.dockerlab.docker.plugins.module_utils._host_read import covers
 from ansible_collections.dockerlab.docker.plugins.module_utils._listener import (
     address_error,
+    holder_error,
     port_error,
     tcp_port,
 )
@@ -146,6 +150,14 @@ def input_errors(variables):
             f"docker_access_tcp_address is '{address}', which is neither an IPv4 or IPv6 address nor"
             " a host name. Use e.g. 0.0.0.0 (every interface), 127.0.0.1 (this host only) or one"
             " interface's address."
+        )
+    held_by = str(variables.get("docker_access_tcp_held_by", "auto"))
+    if mode != "off" and not address_error(address) and holder_error(held_by, address):
+        errors.append(
+            f"docker_access_tcp_held_by is '{held_by}' and docker_access_tcp_address is '{address}', a host"
+            " name, which systemd's ListenStream= cannot take. Set docker_access_tcp_address to the IP"
+            " address it resolves to, or docker_access_tcp_held_by to auto or dockerd (dockerd resolves it,"
+            " and its listener refuses connections while it restarts)."
         )
     if mode == "insecure" and not truthy(variables.get("docker_access_insecure_acknowledged")):
         errors.append(

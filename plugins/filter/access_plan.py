@@ -30,12 +30,14 @@ options:
     description:
       - The variables, by name. The role passes all of them.
       - C(host) (the inventory name), C(dropin) (the listener drop-in's
-        path), C(bundle_users) (the users who get a client bundle on this
+        path), C(socket_unit) (the listener socket unit's path),
+        C(bundle_users) (the users who get a client bundle on this
         host) and C(bundle_files) (the bundle's files, a list of C(name) and
         C(mode)). An empty C(docker_access_tcp_port) is Docker's convention
         for the mode.
       - The role's C(docker_access_tcp), C(docker_access_tcp_port),
-        C(docker_access_tcp_address), C(docker_access_tls_dir),
+        C(docker_access_tcp_address), C(docker_access_tcp_held_by),
+        C(docker_access_tls_dir),
         C(docker_access_pki_dir), C(docker_access_users),
         C(docker_access_exclusive), C(docker_access_extra_sans) and
         C(docker_access_cert_renew_days).
@@ -48,6 +50,8 @@ EXAMPLES = r"""
 _docker_access_plan: >-
   {{ ansible_facts.dockerlab | dockerlab.docker.access_plan({
        'host': inventory_hostname, 'dropin': _docker_access_dropin,
+       'socket_unit': _docker_access_socket_unit,
+       'docker_access_tcp_held_by': docker_access_tcp_held_by,
        'bundle_users': _docker_access_bundle_users, 'bundle_files': _docker_access_bundle_files,
        'docker_access_tcp_port': docker_access_tcp_port,
        'docker_access_tcp': docker_access_tcp, 'docker_access_tcp_address': docker_access_tcp_address,
@@ -113,10 +117,12 @@ _value:
       elements: dict
     listener_current:
       description:
-        - Whether the listener drop-in is as wanted.
-        - With C(off), when there is no drop-in. With C(tls), when the
+        - Whether the listener drop-in and socket unit are as wanted.
+        - With C(off), when there is neither. With C(tls), when the
           drop-in records the hash of the inputs M(docker_daemon_listener)
-          would write it from, and it alone sets the service's ExecStart.
+          would write it from, and it alone sets the service's ExecStart;
+          where systemd holds the listener, the socket unit records the
+          same hash, else there is no socket unit.
         - Always false with C(insecure), so that the module runs, and shows
           its warning, on every run.
       type: bool
@@ -132,6 +138,7 @@ _value:
 import os
 
 from ansible_collections.dockerlab.docker.plugins.module_utils._listener import (
+    holder,
     inputs_hash,
     tcp_port,
     tls_paths,
@@ -226,12 +233,15 @@ def access_plan(facts, variables):
         if ca_missing:
             stale = [item for item in wanted if item.get("state") != "directory" or item in stale]
         plan["tls_stale"] = stale
-    dropin = ((facts.get("files") or {}).get(v["dropin"])) or {}
+    files = facts.get("files") or {}
+    dropin = files.get(v["dropin"]) or {}
+    socket_unit = files.get(v["socket_unit"]) or {}
     unit = facts.get("unit") or {}
     if mode == "off":
-        listener_current = not dropin.get("exists")
+        listener_current = not dropin.get("exists") and not socket_unit.get("exists")
     elif mode == "tls":
         port = tcp_port("tls", v["docker_access_tcp_port"])
+        held = holder(v["docker_access_tcp_held_by"], v["docker_access_tcp_address"])
         inputs = inputs_hash(
             "tls",
             v["docker_access_tcp_address"],
@@ -239,10 +249,16 @@ def access_plan(facts, variables):
             *tls_paths(tls_dir),
             unit.get("file"),
             unit.get("exec_start"),
+            held,
         )
-        listener_current = dropin.get("inputs") == inputs and unit.get("dropins_setting_exec_start") == [
-            v["dropin"]
-        ]
+        socket_current = (
+            socket_unit.get("inputs") == inputs if held == "systemd" else not socket_unit.get("exists")
+        )
+        listener_current = (
+            dropin.get("inputs") == inputs
+            and socket_current
+            and unit.get("dropins_setting_exec_start") == [v["dropin"]]
+        )
     else:
         # Insecure: the module runs every time, so that its warning shows.
         listener_current = False

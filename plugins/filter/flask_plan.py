@@ -141,6 +141,8 @@ from collections.abc import Mapping
 
 from ansible.module_utils.common.text.formatters import human_to_bytes
 from ansible_collections.dockerlab.docker.plugins.module_utils._host_read import FACT, RESTARTED_FACT, covers
+from ansible_collections.dockerlab.docker.plugins.module_utils._listener import overlaps
+from ansible_collections.dockerlab.docker.plugins.module_utils._proc import describe
 from ansible_collections.dockerlab.docker.plugins.plugin_utils._values import truthy, whole_number
 
 
@@ -208,13 +210,6 @@ def drift(facts, image, name, restart_policy, bind_address, host_port, container
     return _settings_drift(container, wanted or {})
 
 
-WILDCARDS = ("0.0.0.0", "::")  # noqa: S104 - addresses compared, nothing binds here
-
-
-def _overlaps(address, bind_address):
-    return address in WILDCARDS or bind_address in WILDCARDS or address == bind_address
-
-
 def _our_addresses(facts, name, host_port):
     """The host addresses where the role's own running container publishes
     host_port (its docker-proxy listens there): those sockets are not in the way."""
@@ -237,13 +232,7 @@ def _ours(item, addresses):
     if item.get("process") not in ("docker-proxy", "dockerd"):
         return False
     address = item.get("address", "")
-    return address in addresses or (address == "::" and WILDCARDS[0] in addresses)
-
-
-def _holder(item):
-    if item.get("pid") is None:
-        return f"a process this run may not name (run as root to see it) on {item.get('address')}"
-    return f"{item.get('process', '?')} (pid {item.get('pid')}) on {item.get('address')}"
+    return address in addresses or (address == "::" and "0.0.0.0" in addresses)  # noqa: S104 - compared
 
 
 def host_errors(facts, image, name, bind_address, host_port):
@@ -259,16 +248,16 @@ def host_errors(facts, image, name, bind_address, host_port):
         and any(
             str(p.get("port")) == port
             and p.get("type", "tcp") == "tcp"
-            and _overlaps(p.get("ip", ""), bind_address)
+            and overlaps(p.get("ip", ""), bind_address)
             for p in c.get("published") or []
         )
     ]
     if not holders:
         ours = _our_addresses(facts, name, host_port)
         holders = [
-            _holder(item)
+            describe(item)
             for item in (facts.get("listening") or {}).get(port) or []
-            if _overlaps(item.get("address", ""), bind_address) and not _ours(item, ours)
+            if overlaps(item.get("address", ""), bind_address) and not _ours(item, ours)
         ]
     if holders:
         errors.append(

@@ -16,8 +16,14 @@ import ipaddress
 import json
 import re
 
-# The drop-in docker_daemon_listener writes (its default name and unit).
+# The drop-in docker_daemon_listener writes (its default name and unit),
+# and the socket unit of the same name that holds a listener for dockerd.
 DROPIN_NAME = "dockerlab-listener"
+# Who holds the listening socket: systemd (a socket unit hands it to dockerd,
+# so connections made while dockerd restarts wait), dockerd (-H tcp://, it
+# closes while dockerd restarts), or auto: systemd where the address is an IP
+# address (systemd's ListenStream= takes no host name), else dockerd.
+HOLDERS = ("auto", "systemd", "dockerd")
 # Docker's convention for the port of each listener mode.
 DEFAULT_PORTS = {"tls": 2376, "insecure": 2375}
 # The daemon.json keys that set what the listener's flags set: dockerd
@@ -52,6 +58,41 @@ def address_error(address):
     if len(name) > 253 or not all(_LABEL.match(label) for label in name.split(".")):
         return f"'{address}' is neither an IP address nor a valid host name"
     return None
+
+
+def is_ip(address):
+    """Whether ``address`` is an IPv4 or IPv6 address (also in brackets)."""
+    try:
+        ipaddress.ip_address(str(address).strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def holder(held_by, address):
+    """Who holds the listening socket for ``held_by`` (one of HOLDERS):
+    "systemd" or "dockerd"; auto is systemd for an IP address."""
+    if held_by == "auto":
+        return "systemd" if is_ip(address) else "dockerd"
+    return held_by
+
+
+def holder_error(held_by, address):
+    """None when ``held_by`` can hold a listener on ``address``, else why not."""
+    if held_by not in HOLDERS:
+        return f"'{held_by}' is not one of {', '.join(HOLDERS)}"
+    if held_by == "systemd" and not is_ip(address):
+        return (
+            f"'{address}' is a host name, and systemd's ListenStream= takes only an IP address: "
+            "give the address it resolves to, or let dockerd hold the listener (dockerd, or auto)"
+        )
+    return None
+
+
+def listen_stream(address, port):
+    """A socket unit's ListenStream= for ``address`` and ``port``:
+    ADDRESS:PORT, an IPv6 address in brackets."""
+    return listen_url(address, port)[len("tcp://") :]
 
 
 def port_error(port):
@@ -91,6 +132,14 @@ def local_address(address):
     return "127.0.0.1" if address in WILDCARDS else str(address).strip("[]")
 
 
+def overlaps(address, other):
+    """Whether listening sockets on ``address`` and ``other`` (IP addresses,
+    also in brackets) would take the same port: one is a wildcard (every
+    address), or they are the same address."""
+    address, other = str(address).strip("[]"), str(other).strip("[]")
+    return address in WILDCARDS or other in WILDCARDS or address == other
+
+
 def tls_paths(tls_dir):
     """The daemon's CA, certificate and key in ``tls_dir``."""
     return (f"{tls_dir}/ca.pem", f"{tls_dir}/server-cert.pem", f"{tls_dir}/server-key.pem")
@@ -106,22 +155,29 @@ def tls_paths(tls_dir):
 MODE_FLAGS = {"insecure": ["--tls=false"]}
 
 
-def flags(mode, address, port, ca, cert, key):
+def flags(mode, address, port, ca, cert, key, held="dockerd"):
     """dockerd's flags for the listener (TLS flags in mode tls, TLS turned
-    off explicitly in mode insecure)."""
-    args = ["-H", listen_url(address, port), *MODE_FLAGS.get(mode, [])]
+    off explicitly in mode insecure). A listener systemd holds is no -H
+    host: dockerd takes it with the vendor unit's -H fd:// and wraps it in
+    TLS with the same flags."""
+    args = [] if held == "systemd" else ["-H", listen_url(address, port)]
+    args += MODE_FLAGS.get(mode, [])
     if mode == "tls":
         args += ["--tlsverify", f"--tlscacert={ca}", f"--tlscert={cert}", f"--tlskey={key}"]
     return args
 
 
-def inputs_hash(mode, address, port, ca, cert, key, vendor_path, vendor_exec_start):
+def inputs_hash(mode, address, port, ca, cert, key, vendor_path, vendor_exec_start, held="dockerd"):
     """sha256 of everything the drop-in is derived from, as a JSON list.
 
-    docker_daemon_listener writes it into the drop-in's header, so that a
-    caller can tell from the file alone (docker_host_facts reads it back)
-    whether the drop-in is still what the module would write."""
+    docker_daemon_listener writes it into the drop-in's header (and the
+    socket unit's), so that a caller can tell from the files alone
+    (docker_host_facts reads it back) whether they are still what the module
+    would write. ``held`` is holder()'s answer; a dockerd-held listener
+    keeps the hash it had before systemd could hold one."""
     data = [mode, address, int(port), ca, cert, key, vendor_path, vendor_exec_start]
+    if held != "dockerd":
+        data.append(held)
     return hashlib.sha256(json.dumps(data).encode("utf-8")).hexdigest()
 
 

@@ -179,3 +179,23 @@ def service_sockets(service, read, dirs=UNIT_DIRS):
         if text:
             found.append((name, section_values(text, "Socket", "ListenStream")))
     return found
+
+
+def socket_unit_name(path):
+    """The socket unit a unit file or drop-in path belongs to
+    (/etc/systemd/system/x.socket, or .../x.socket.d/y.conf), else None."""
+    if "/systemd/" not in path:
+        return None
+    name = os.path.basename(path)
+    if name.endswith(".socket"):
+        return name
+    parent = os.path.basename(os.path.dirname(path))
+    if name.endswith(".conf") and parent.endswith(".socket.d"):
+        return parent[: -len(".d")]
+    return None
+
+
+def socket_settings(text):
+    """The [Socket] settings of unit text, in order: what decides where and
+    how a socket unit listens (comments and other sections do not)."""
+    return [(key, value) for section, key, value in parse_unit(text or "") if section == "Socket"]

@@ -45,12 +45,28 @@ description:
   - B(Restart.) Reloads systemd when unit files changed, resets the unit's
     start-rate counter, restarts the daemon, then waits until C(GET /_ping)
     answers on the Unix socket and on the daemon's TLS listener with a client
-    certificate, within O(timeout) seconds.
+    certificate, within O(timeout) seconds. Sockets that socket units hold
+    for the daemon (Debian's C(docker.socket), the listener unit of
+    M(dockerlab.docker.docker_daemon_listener)) keep accepting meanwhile.
+  - B(A changed socket unit.) When the C([Socket]) settings of a socket unit
+    (or of its drop-ins) in the stash changed, a restart stops the daemon,
+    restarts that socket unit (stops one whose file is gone), and starts the
+    daemon, because systemd binds a socket again only when its unit starts, and
+    refuses to start it while the service it hands sockets to runs. New
+    connections to its TCP ports are held back meanwhile (their SYNs
+    dropped by an C(iptables)/C(ip6tables) rule on INPUT, which the client
+    retries a second later), so that a port dockerd held until it stopped is
+    handed over to systemd without a refused connection. The rules are
+    always removed, and an interrupted run's are removed by the next one; a
+    reboot clears them too. Without C(iptables), nothing is held. A socket
+    unit that does not start (its port taken by another program) counts as
+    a refused configuration and is rolled back the same way.
   - The TLS listener is the one given in O(tls); without it, the one the unit
     makes dockerd listen on (a C(tcp://) host with C(--tlsverify) in its
-    ExecStart after its drop-ins, as M(dockerlab.docker.docker_daemon_listener)
-    writes it), checked with the client bundle in O(tls_bundle) when there is
-    one there.
+    ExecStart after its drop-ins, or a TCP C(ListenStream=) of a socket unit
+    that hands its socket to the unit, taken with C(-H fd://) and the same
+    TLS flags, as M(dockerlab.docker.docker_daemon_listener) writes either),
+    checked with the client bundle in O(tls_bundle) when there is one there.
   - When it restarted or started the daemon, it sets the fact
     C(dockerlab_daemon_restarted) to true. M(dockerlab.docker.docker_host_facts)
     sets it false, and the roles read the daemon's containers and images again
@@ -271,6 +287,18 @@ tls_listener:
   returned: always
   type: str
   sample: 127.0.0.1:2376
+sockets:
+  description: The socket units a restart started again (their C([Socket]) settings changed).
+  returned: always
+  type: list
+  elements: str
+  sample: [dockerlab-listener.socket]
+held_ports:
+  description: The TCP ports whose new connections were held back while those socket units started.
+  returned: always
+  type: list
+  elements: int
+  sample: [2376]
 downtime:
   description: Seconds from the restart until the API answered again (0 when not restarted).
   returned: always
@@ -283,6 +311,7 @@ daemon_error:
   sample: 'failed to start daemon: the following directives don''t match any configuration option: bogus'
 """
 
+import contextlib
 import http.client
 import os
 import re
@@ -307,7 +336,9 @@ from ansible_collections.dockerlab.docker.plugins.module_utils._listener import 
     command_listeners,
     daemon_flags,
     local_address,
+    socket_listeners,
     split_tcp,
+    stream_url,
 )
 from ansible_collections.dockerlab.docker.plugins.module_utils._reload import (
     decide,
@@ -315,7 +346,15 @@ from ansible_collections.dockerlab.docker.plugins.module_utils._reload import (
     parse_version,
     shown_in_info,
 )
-from ansible_collections.dockerlab.docker.plugins.module_utils._systemd import effective_exec_start
+from ansible_collections.dockerlab.docker.plugins.module_utils._systemd import (
+    effective_exec_start,
+    section_values,
+    service_sockets,
+    socket_settings,
+    socket_unit_name,
+    unit_file,
+    unit_text,
+)
 
 _ERROR_MARKERS = ("failed to start daemon", "level=fatal", "level=error", "unable to", "failed")
 _NOISE_MARKERS = ("level=info", "level=warning", "level=debug")
@@ -401,9 +440,10 @@ def error_lines(journal_text, limit=5):
 
 def unit_tls_listener(unit, bundle, daemon_json=DEFAULT_PATH, read=read_text):
     """The TLS check of the listener the unit makes dockerd listen on: a
-    tcp:// host with --tlsverify in its effective ExecStart, to reach from
-    the host itself with the client bundle in ``bundle``; None when there is
-    none, no complete bundle, or the files cannot be read."""
+    tcp:// host of its effective ExecStart, or a TCP socket a socket unit
+    hands it (with -H fd://), with --tlsverify, to reach from the host
+    itself with the client bundle in ``bundle``; None when there is none,
+    no complete bundle, or the files cannot be read."""
     files = {name: f"{bundle}/{name}" for name in ("ca.pem", "cert.pem", "key.pem")} if bundle else {}
     try:
         if not files or any(read(path) is None for path in files.values()):
@@ -412,7 +452,9 @@ def unit_tls_listener(unit, bundle, daemon_json=DEFAULT_PATH, read=read_text):
         argv = effective_exec_start(unit, read)
     except (OSError, UnicodeDecodeError):
         return None
-    for item in command_listeners(argv, config, unit):
+    listeners = command_listeners(argv, config, unit)
+    listeners += socket_listeners(service_sockets(unit, read), argv, config)
+    for item in listeners:
         parts = split_tcp(item["url"]) if item["tlsverify"] else None
         if parts and parts[1].isdecimal():
             return {
@@ -423,6 +465,56 @@ def unit_tls_listener(unit, bundle, daemon_json=DEFAULT_PATH, read=read_text):
                 "key": files["key.pem"],
             }
     return None
+
+
+def changed_sockets(paths, saved_text, read=read_text):
+    """The socket units among the changed unit files and drop-ins ``paths``
+    whose [Socket] settings differ from the saved versions (``saved_text``:
+    the stash's), sorted: systemd binds their sockets again only when they
+    restart, which needs the daemon they hand sockets to stopped."""
+    names = set()
+    for path in paths:
+        name = socket_unit_name(path)
+        if name is None:
+            continue
+        saved, before = saved_text(path)
+        if not saved or socket_settings(before) != socket_settings(read(path)):
+            names.add(name)
+    return sorted(names)
+
+
+def stream_ports(text):
+    """The TCP ports of a socket unit's ListenStream= values."""
+    ports = []
+    for listen in section_values(text, "Socket", "ListenStream"):
+        parts = split_tcp(stream_url(listen) or "")
+        if parts and parts[1].isdecimal() and int(parts[1]) not in ports:
+            ports.append(int(parts[1]))
+    return ports
+
+
+# The comment on the firewall rules that hold a port's new connections back
+# while a socket unit takes the port over (see Restarter.hold_syns).
+HOLD_COMMENT = "dockerlab-listener-handover"
+
+
+def hold_rule(port):
+    """The INPUT rule that drops the SYNs of new connections to ``port``."""
+    return [
+        *("INPUT", "-p", "tcp", "--dport", str(port), "--syn"),
+        *("-m", "comment", "--comment", HOLD_COMMENT, "-j", "DROP"),
+    ]
+
+
+def held_rules(listing):
+    """The rules of ``iptables -S INPUT`` output that hold_syns inserted, as
+    argument lists for -D (what an interrupted run may have left)."""
+    rules = []
+    for line in listing.splitlines():
+        parts = line.split()
+        if len(parts) > 2 and parts[0] == "-A" and HOLD_COMMENT in parts:
+            rules.append([part.strip('"') for part in parts[1:]])
+    return rules
 
 
 def host_port(host, port):
@@ -442,6 +534,8 @@ class Restarter:
         self.unit = self.params["unit"]
         self.stash = Stash(self.params["stash_dir"])
         self.had_bridge = False
+        # The socket units whose sockets a restart binds again (cycle_sockets).
+        self.sockets = []
         self.systemctl = module.get_bin_path("systemctl", required=True)
         self.result = {
             "changed": False,
@@ -456,6 +550,8 @@ class Restarter:
             "reason": "",
             "changed_keys": [],
             "pid": 0,
+            "sockets": [],
+            "held_ports": [],
         }
 
     def systemctl_run(self, *args):
@@ -518,9 +614,14 @@ class Restarter:
         tls = self.tls_check() if tls_check else None
         self.systemctl_run("reset-failed", self.unit)
         since = time.time()
-        rc, _out, err = self.systemctl_run("restart", self.unit)
-        if rc != 0:
-            return False, f"systemctl restart {self.unit} failed: {err.strip()}"
+        if self.sockets:
+            ok, why = self.cycle_sockets()
+            if not ok:
+                return False, why
+        else:
+            rc, _out, err = self.systemctl_run("restart", self.unit)
+            if rc != 0:
+                return False, f"systemctl restart {self.unit} failed: {err.strip()}"
         ok, why = self.wait_api(time.monotonic() + self.params["timeout"], tls)
         if ok:
             # Some refusals are only warnings: dockerd 20.10 with live-restore
@@ -532,15 +633,81 @@ class Restarter:
                 return False, f"the daemon started, but not as configured: {broken[-1].strip()}"
         return ok, why
 
-    def journal(self, since):
-        """The unit's journal messages logged at or after ``since`` (epoch
-        seconds, fractional: a restart and its rollback can share a second)."""
+    def cycle_sockets(self):
+        """Stop the daemon, restart the changed socket units that are still
+        installed (stop those that are not) and start the daemon: systemd
+        refuses to start a socket unit whose service runs, and binds a
+        socket again only when the socket unit starts. While they start, new
+        connections to their TCP ports are held back (hold_syns), so that a
+        port dockerd held until it stopped is taken over without a refused
+        connection. Returns (ok, why)."""
+        installed = [name for name in self.sockets if unit_file(name)]
+        ports = sorted({port for name in installed for port in stream_ports(unit_text(name, read_text))})
+        with self.hold_syns(ports):
+            # A connection to docker.socket may start the daemon again before
+            # a socket unit restarts: stop it once more and retry then.
+            for _attempt in range(2):
+                rc, _out, err = self.systemctl_run("stop", self.unit)
+                if rc != 0:
+                    return False, f"systemctl stop {self.unit} failed: {err.strip()}"
+                failed = []
+                for name in self.sockets:
+                    since = time.time()
+                    self.systemctl_run("reset-failed", name)
+                    rc, _out, err = self.systemctl_run("restart" if name in installed else "stop", name)
+                    if rc != 0:
+                        # systemd says why first (the address in use), then that it failed.
+                        said = error_lines(self.journal(since, name), limit=10)[:2]
+                        failed.append(f"{name} did not start ({'; '.join(said) or err.strip()})")
+                active = self.systemctl_run("is-active", self.unit)[1].strip() == "active"
+                if not failed or not active:
+                    break
+        if failed:
+            return False, "; ".join(failed)
+        rc, _out, err = self.systemctl_run("start", self.unit)
+        if rc != 0:
+            return False, f"systemctl start {self.unit} failed: {err.strip()}"
+        return True, ""
+
+    @contextlib.contextmanager
+    def hold_syns(self, ports):
+        """While the block runs, drop the SYNs of new connections to
+        ``ports`` (iptables and ip6tables, INPUT): a client then retries
+        about a second later, when the socket unit listens, instead of being
+        refused in the moment between dockerd closing the port and systemd
+        binding it. Rules an interrupted run left are removed first, and the
+        block's rules always after it. Without iptables, nothing is held."""
+        tools = [tool for tool in map(self.module.get_bin_path, ("iptables", "ip6tables")) if tool]
+        self.release_syns(tools)
+        held = []
+        try:
+            for tool in tools if ports else []:
+                for port in ports:
+                    if self.module.run_command([tool, "-w", "-I", *hold_rule(port)])[0] == 0:
+                        held.append(port)
+            self.result["held_ports"] = sorted(set(held))
+            yield
+        finally:
+            self.release_syns(tools)
+
+    def release_syns(self, tools):
+        for tool in tools:
+            for rule in held_rules(self.module.run_command([tool, "-w", "-S", "INPUT"])[1]):
+                self.module.run_command([tool, "-w", "-D", *rule])
+
+    def journal(self, since, unit=None):
+        """The unit's (by default the daemon's) journal messages logged at or
+        after ``since`` (epoch seconds, fractional: a restart and its
+        rollback can share a second)."""
         journalctl = self.module.get_bin_path("journalctl")
         if not journalctl:
             return ""
         since_second = f"@{int(since)}"
         out = self.module.run_command(
-            [journalctl, "--unit", self.unit, "--since", since_second, "--no-pager", "--output", "short-unix"]
+            [
+                *(journalctl, "--unit", unit or self.unit, "--since", since_second),
+                *("--no-pager", "--output", "short-unix"),
+            ]
         )[1]
         messages = []
         for line in out.splitlines():
@@ -736,6 +903,8 @@ class Restarter:
         if self.module.check_mode:
             return self.result
         wall_start = time.time()
+        self.sockets = changed_sockets(pending, self.stash.saved_text)
+        self.result["sockets"] = self.sockets
         self.had_bridge = bridge_exists(self.params["socket"])
         start = time.monotonic()
         ok, why = self.restart_and_wait(pending)

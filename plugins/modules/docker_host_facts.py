@@ -251,6 +251,7 @@ from ansible_collections.dockerlab.docker.plugins.module_utils._host_read import
     merge,
 )
 from ansible_collections.dockerlab.docker.plugins.module_utils._listener import read_inputs_mark
+from ansible_collections.dockerlab.docker.plugins.module_utils._proc import listening
 from ansible_collections.dockerlab.docker.plugins.module_utils._systemd import (
     exec_start_values,
     sets_exec_start,
@@ -329,33 +330,6 @@ def file_state(path):
     return state
 
 
-def proc_net_listeners(text, ports, ipv6=False):
-    """[(port, address, inode)] of the LISTEN sockets on ``ports`` in a
-    /proc/net/tcp (or tcp6) table."""
-    out = []
-    for line in text.splitlines()[1:]:
-        fields = line.split()
-        if len(fields) < 10 or fields[3] != "0A":  # 0A: TCP_LISTEN
-            continue
-        address_hex, _colon, port_hex = fields[1].partition(":")
-        try:
-            port = int(port_hex, 16)
-            raw = bytes.fromhex(address_hex)
-        except ValueError:
-            continue
-        if port not in ports:
-            continue
-        # The kernel prints each 32-bit word in host (little-endian) order.
-        words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
-        family = socket.AF_INET6 if ipv6 else socket.AF_INET
-        try:
-            address = socket.inet_ntop(family, words)
-        except ValueError:
-            continue
-        out.append((port, address, fields[9]))
-    return out
-
-
 def proc_sys_writable(path="/proc/sys"):
     """Whether /proc/sys is mounted read-write (dockerd needs it for
     userland-proxy false); None when there is no such mount."""
@@ -363,30 +337,6 @@ def proc_sys_writable(path="/proc/sys"):
         return not os.statvfs(path).f_flag & os.ST_RDONLY
     except OSError:
         return None
-
-
-def socket_owners(inodes, proc="/proc"):
-    """{inode: (process name, pid)} for the sockets ``inodes``, from /proc/PID/fd."""
-    wanted = {f"socket:[{inode}]": inode for inode in inodes}
-    owners = {}
-    if not wanted:
-        return owners
-    for pid in os.listdir(proc):
-        if not pid.isdigit():
-            continue
-        try:
-            fds = os.listdir(f"{proc}/{pid}/fd")
-        except OSError:
-            continue
-        for fd in fds:
-            try:
-                target = os.readlink(f"{proc}/{pid}/fd/{fd}")
-            except OSError:
-                continue
-            if target in wanted and wanted[target] not in owners:
-                name = (read_text(f"{proc}/{pid}/comm") or "?").strip()
-                owners[wanted[target]] = (name, int(pid))
-    return owners
 
 
 def addresses(ip_json, ignore=()):
@@ -509,14 +459,7 @@ class HostFacts:
         ports = set(self.params["ports"])
         if not ports:
             return {}
-        found = proc_net_listeners(read_text("/proc/net/tcp") or "", ports)
-        found += proc_net_listeners(read_text("/proc/net/tcp6") or "", ports, ipv6=True)
-        owners = socket_owners({entry[2] for entry in found})
-        out = {str(port): [] for port in sorted(ports)}
-        for port, address, inode in sorted(found):
-            name, pid = owners.get(inode, ("?", None))
-            out[str(port)].append({"address": address, "process": name, "pid": pid})
-        return out
+        return listening(ports)
 
     def images(self):
         if not self.params["images"]:

@@ -108,6 +108,18 @@ def test_each_breakout_path_is_found(host, vulnerable, tmp_path_factory, target,
     assert item["remediation"]
 
 
+def test_the_insecure_labs_listener_is_held_by_systemd_and_found_there(host, vulnerable, tmp_path_factory):
+    # docker_access_tcp insecure on an IP address: dockerlab-listener.socket
+    # holds 0.0.0.0:2375 and dockerd serves it plain through -H fd://.
+    listening = host.run("ss -Hltnp 'sport = :2375'").stdout
+    assert '"systemd",pid=1' in listening, listening
+    assert host.run("curl -fsS -m 5 http://127.0.0.1:2375/_ping").stdout == "OK"
+    directory = report_dir(tmp_path_factory, host) / "insecure-socket"
+    report = run_audit(host, directory, docker_audit_fail_on="none")[1]
+    item = by_target(report)["daemon"]["daemon-tcp-unauthenticated"]
+    assert "dockerlab-listener.socket (systemd)" in item["evidence"], item
+
+
 def test_created_privileged_container_is_found_though_it_never_ran(host, vulnerable):
     # The lab hosts cannot start a privileged container; it is still one start away.
     state = host.run("docker inspect -f '{{.State.Status}}' breakout-privileged").stdout.strip()

@@ -6,13 +6,15 @@ last in the file and leave the host as converge left it.
 """
 
 import json
+import time
 from pathlib import Path
 
 import pytest
-from labhelpers import host_name, journal, recap, run_playbook
+from labhelpers import host_name, journal, recap, run_playbook, start_probe, stop_probe
 
 CONVERGE = Path(__file__).resolve().parents[1] / "converge.yml"
 DROPIN = "/etc/systemd/system/docker.service.d/dockerlab-listener.conf"
+SOCKET_UNIT = "/etc/systemd/system/dockerlab-listener.socket"
 TLS = "/etc/docker/tls"
 CURL_TLS = "curl -sS --max-time 5 https://127.0.0.1:2376/_ping"
 
@@ -77,22 +79,32 @@ def test_dropin_clears_and_extends_the_vendor_command_line(host):
     lines = [line for line in text.splitlines() if line.startswith("ExecStart=")]
     assert lines[0] == "ExecStart="
     vendor = host.run("sed -n 's/^ExecStart=//p' /lib/systemd/system/docker.service").stdout.strip()
-    # The vendor's binary, -H fd://, --containerd and $DOCKER_OPTS, verbatim, then ours.
+    # The vendor's binary, -H fd:// (which takes the sockets systemd hands
+    # it), --containerd and $DOCKER_OPTS, verbatim, then the TLS flags.
     assert lines[1] == (
-        f"ExecStart={vendor} -H tcp://0.0.0.0:2376 --tlsverify --tlscacert=/etc/docker/tls/ca.pem"
+        f"ExecStart={vendor} --tlsverify --tlscacert=/etc/docker/tls/ca.pem"
         " --tlscert=/etc/docker/tls/server-cert.pem --tlskey=/etc/docker/tls/server-key.pem"
+    )
+    assert "\nSockets=dockerlab-listener.socket\n" in text
+
+
+def test_systemd_hands_dockerd_the_tcp_listener(host):
+    exec_start = host.run("systemctl show docker.service -p ExecStart --value").stdout
+    assert "tcp://" not in exec_start
+    assert "--tlsverify" in exec_start
+    assert "-H fd://" in exec_start
+    assert host.check_output("systemctl is-active dockerlab-listener.socket") == "active"
+    listen = host.check_output("systemctl show dockerlab-listener.socket -p Listen --value")
+    assert listen == "0.0.0.0:2376 (Stream)"
+    assert "dockerlab-listener.socket" in host.check_output(
+        "systemctl show docker.service -p TriggeredBy --value"
     )
 
 
-def test_systemd_runs_dockerd_with_the_tcp_listener(host):
-    exec_start = host.run("systemctl show docker.service -p ExecStart --value").stdout
-    assert "-H tcp://0.0.0.0:2376" in exec_start
-    assert "--tlsverify" in exec_start
-    assert "-H fd://" in exec_start
-
-
-def test_dockerd_listens_on_2376(host):
+def test_systemd_and_dockerd_share_the_socket_on_2376(host):
+    # systemd bound it (and keeps it); dockerd accepts on the copy it got.
     listening = host.run("ss -Hltnp 'sport = :2376'").stdout
+    assert '"systemd",pid=1' in listening, listening
     assert "dockerd" in listening, listening
 
 
@@ -285,3 +297,49 @@ def test_a_setting_dockerd_reads_only_at_start_restarts_it_and_says_why(host):
         f"{CURL_TLS} --cacert {TLS}/ca.pem --cert /root/.docker/cert.pem --key /root/.docker/key.pem"
     )
     assert ping.stdout == "OK", ping.stderr
+
+
+# --- the TLS listener systemd holds: no refused connection ------------------
+TLS_PING = "https://127.0.0.1:2376/_ping"
+
+
+def test_tls_connections_wait_through_a_restart_instead_of_being_refused(host):
+    # A bounded probe with root's client certificate, while dockerd restarts
+    # (a new PID): every ping is answered, none refused, and the Unix socket,
+    # which docker.socket holds, answers throughout too.
+    pid = main_pid(host)
+    host.run("systemctl reset-failed docker.service")  # Debian's unit: 3 starts a minute
+    start_probe(host, [TLS_PING, "unix:///run/docker.sock"], bundle="/root/.docker")
+    restarted = host.run("systemctl restart docker.service")
+    time.sleep(2)
+    tls, unix = stop_probe(host)
+    assert restarted.rc == 0, restarted.stderr
+    assert main_pid(host) != pid
+    assert (tls["refused"], tls["failed"]) == (0, 0), tls
+    assert (unix["refused"], unix["failed"]) == (0, 0), unix
+    assert tls["sent"] > 50, tls
+    # A client without a certificate is still refused on the socket systemd holds.
+    assert host.run(f"curl -sS --max-time 5 --cacert {TLS}/ca.pem {TLS_PING}").rc != 0
+
+
+def test_a_listener_dockerd_held_is_handed_to_systemd_without_a_refused_connection(host):
+    # held_by dockerd: the -H tcp:// drop-in of earlier releases, no socket unit.
+    result = run_playbook(host, CONVERGE, {"docker_access_tcp_held_by": "dockerd"})
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "-H tcp://0.0.0.0:2376" in host.file(DROPIN).content_string
+    assert not host.file(SOCKET_UNIT).exists
+    listening = host.run("ss -Hltnp 'sport = :2376'").stdout
+    assert "dockerd" in listening, listening
+    assert "systemd" not in listening, listening
+    # The default again (auto: systemd for an IP address), under the probe.
+    start_probe(host, [TLS_PING], bundle="/root/.docker")
+    result = run_playbook(host, CONVERGE)
+    [tls] = stop_probe(host)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert (tls["refused"], tls["failed"]) == (0, 0), tls
+    assert host.file(SOCKET_UNIT).exists
+    assert '"systemd",pid=1' in host.run("ss -Hltnp 'sport = :2376'").stdout
+    assert "tcp://" not in host.file(DROPIN).content_string
+    # The handover's firewall rules are gone.
+    assert "dockerlab-listener-handover" not in host.check_output("iptables -S INPUT")
+    assert not host.file("/var/lib/dockerlab/rollback/pending.json").exists

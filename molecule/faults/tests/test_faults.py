@@ -139,6 +139,10 @@ BAD_INPUTS = {
         {"docker_access_tcp_address": "not an address!"},
         "docker_access_tcp_address is 'not an address!'",
     ),
+    "held-by-systemd-host-name": (
+        {"docker_access_tcp_held_by": "systemd", "docker_access_tcp_address": "docker.lab.example"},
+        "docker_access_tcp_held_by is 'systemd' and docker_access_tcp_address is 'docker.lab.example'",
+    ),
     "unknown-user": ({"docker_access_users": ["student", "nobody-here"]}, "nobody-here"),
     "insecure-unacknowledged": (
         {"docker_access_tcp": "insecure"},
@@ -199,6 +203,61 @@ def test_a_host_port_another_program_holds_is_refused(host, fault, port_holder):
     ]
     assert after == before, f"host changed:\n{before_text}\n---\n{after_text}"
     assert page(host).stdout == "Hello World!"
+
+
+def test_a_listener_port_another_program_holds_is_refused(host, fault, port_holder):
+    fault["injected"] = (
+        f"python3 -m http.server on 0.0.0.0:{port_holder}; docker_access_tcp_port {port_holder}"
+    )
+    fault["checked"] = (
+        "run fails naming the port, the process and docker_access_tcp_port; fingerprint identical"
+    )
+    # An earlier host's last case replaced the tests' shared CA: the first run
+    # here installs certificates issued by the new one, before the listener.
+    assert run_playbook(host, SITE).returncode == 0
+    before, before_text = fingerprint(host)
+    result = run_playbook(host, SITE, {"docker_access_tcp_port": port_holder})
+    after, after_text = fingerprint(host)
+    assert result.returncode != 0, result.stdout[-2000:]
+    text = " ".join(result.stdout.split())
+    assert f"port {port_holder} is already in use on this host by python3" in text, text[-3000:]
+    assert "docker_access_tcp_port" in text
+    assert after == before, f"host changed:\n{before_text}\n---\n{after_text}"
+    assert_serving(host)
+
+
+PORT_TAKEN = Path(__file__).resolve().parents[1] / "listener_port_taken.yml"
+SOCKET_UNIT = "/etc/systemd/system/dockerlab-listener.socket"
+
+
+def test_a_socket_unit_refused_its_port_is_rolled_back(host, fault):
+    fault["injected"] = "the listener moved to 1402, which python3 takes before the restart (modules alone)"
+    fault["checked"] = (
+        "restart fails quoting systemd (address in use), rolled back: socket unit and drop-in as "
+        "before, TLS on 2376 answers, flaskapp answers, stash empty"
+    )
+    socket_unit = host.file(SOCKET_UNIT).content_string
+    dropin = host.file("/etc/systemd/system/docker.service.d/dockerlab-listener.conf").content_string
+    try:
+        result = run_playbook(host, PORT_TAKEN)
+        assert result.returncode != 0, result.stdout[-3000:]
+        text = " ".join(result.stdout.split())
+        assert "dockerlab-listener.socket did not start" in text, text[-3000:]
+        assert "Address already in use" in text
+        assert "rolled back" in text
+        assert host.file(SOCKET_UNIT).content_string == socket_unit
+        assert (
+            host.file("/etc/systemd/system/docker.service.d/dockerlab-listener.conf").content_string == dropin
+        )
+        assert host.check_output("systemctl is-active dockerlab-listener.socket") == "active"
+        assert_serving(host)
+        assert not host.file("/var/lib/dockerlab/rollback/pending.json").exists
+        assert "dockerlab-listener-handover" not in host.check_output("iptables -S INPUT")
+    finally:
+        host.run(
+            "systemctl stop dockerlab-fault-port2.service;"
+            " systemctl reset-failed dockerlab-fault-port2.service"
+        )
 
 
 def test_daemon_json_with_hosts_is_refused_with_the_conflict_explained(host, fault):

@@ -114,6 +114,7 @@ def recap(output, host):
 FINGERPRINT_PATHS = (
     "/etc/docker",
     "/etc/systemd/system/docker.service.d",
+    "/etc/systemd/system/dockerlab-listener.socket",
     "/etc/group",
     "/etc/gshadow",
 )
@@ -143,3 +144,39 @@ def put_file(host, path, content):
 def journal(host, unit="docker.service", lines=40):
     """The unit's recent journal, to print when a service test fails."""
     return host.run(f"journalctl -u {unit} -n {lines} --no-pager").stdout
+
+
+PROBE = PROJECT / "bench" / "probe.py"
+
+
+def start_probe(host, urls, *, rounds=600, interval=0.02, timeout=10, bundle=None):
+    """bench/probe.py on the host, in the background, against ``urls``:
+    at most ``rounds`` rounds, ``interval`` apart, each request waiting up to
+    ``timeout`` seconds (a connection that waits is not refused); https://
+    URLs with the client bundle in directory ``bundle``. Stop it with
+    stop_probe, which returns its summary per URL."""
+    subprocess.run(["docker", "cp", str(PROBE), f"{host_name(host)}:/root/probe.py"], check=True)
+    host.run("rm -f /root/probe.stop /root/probe.json")
+    tls = ["--cacert", f"{bundle}/ca.pem", "--cert", f"{bundle}/cert.pem", "--key", f"{bundle}/key.pem"]
+    subprocess.run(
+        [
+            *("docker", "exec", "-d", host_name(host), "python3", "/root/probe.py"),
+            *("--out", "/root/probe.json", "--stop-file", "/root/probe.stop"),
+            *("--max-requests", str(rounds), "--interval", str(interval), "--timeout", str(timeout)),
+            *(tls if bundle else []),
+            *urls,
+        ],
+        check=True,
+    )
+    time.sleep(1)
+
+
+def stop_probe(host):
+    """Stop the probe start_probe started; its summary per URL."""
+    host.run("touch /root/probe.stop")
+    for _attempt in range(120):
+        out = host.run("cat /root/probe.json")
+        if out.rc == 0 and out.stdout.strip():
+            return json.loads(out.stdout)["urls"]
+        time.sleep(0.5)
+    raise AssertionError("the probe wrote no result")

@@ -25,6 +25,7 @@ plan = access_plan.access_plan
 HOST = "lab1"
 TLS_DIR = "/etc/docker/tls"
 DROPIN = "/etc/systemd/system/docker.service.d/dockerlab-listener.conf"
+SOCKET_UNIT = "/etc/systemd/system/dockerlab-listener.socket"
 UNIT = {
     "file": "/lib/systemd/system/docker.service",
     "exec_start": "/usr/sbin/dockerd -H fd:// --containerd=/run/containerd/containerd.sock",
@@ -94,6 +95,8 @@ def _variables(pki, **changes):
     return {
         "host": HOST,
         "dropin": DROPIN,
+        "socket_unit": SOCKET_UNIT,
+        "docker_access_tcp_held_by": "auto",
         "docker_access_tcp_port": None,
         "bundle_users": ["student", "root"],
         "bundle_files": BUNDLE_FILES,
@@ -127,6 +130,7 @@ def _converged(pki):
         f"{TLS_DIR}/server-key.pem",
         UNIT["file"],
         UNIT["exec_start"],
+        "systemd",
     )
     return {
         "group": {"exists": True, "members": ["student"]},
@@ -137,6 +141,7 @@ def _converged(pki):
             f"{TLS_DIR}/server-cert.pem": _file("0444", src=host_dir / "server-cert.pem"),
             f"{TLS_DIR}/server-key.pem": _file("0400", src=host_dir / "server-key.pem"),
             DROPIN: {"exists": True, "inputs": inputs, "mode": "0644", "uid": 0, "gid": 0},
+            SOCKET_UNIT: {"exists": True, "inputs": inputs, "mode": "0644", "uid": 0, "gid": 0},
         },
         "unit": copy.deepcopy(UNIT),
         "fqdn": "lab1.example",
@@ -189,6 +194,7 @@ def test_what_docker_daemon_listener_writes_is_what_the_plan_calls_current(
     variables = _variables(
         pki,
         dropin=str(systemd / "docker.service.d" / "dockerlab-listener.conf"),
+        socket_unit=str(systemd / "dockerlab-listener.socket"),
         docker_access_tcp_address=address,
         docker_access_tcp_port=port,
         docker_access_tls_dir=str(tls_dir),
@@ -209,8 +215,10 @@ def test_what_docker_daemon_listener_writes_is_what_the_plan_calls_current(
     )
     assert written["changed"] is True, written
     assert written["path"] == variables["dropin"]
+    assert written["socket_path"] == variables["socket_unit"]
     facts = _converged(pki)
-    facts["files"][variables["dropin"]] = docker_host_facts.file_state(variables["dropin"])
+    for path in (variables["dropin"], variables["socket_unit"]):
+        facts["files"][path] = docker_host_facts.file_state(path)
     facts["unit"] = docker_host_facts.unit_state("docker.service")
     assert facts["unit"]["dropins_setting_exec_start"] == [variables["dropin"]]
     assert plan(facts, variables)["listener_current"] is True
@@ -350,7 +358,61 @@ def test_off_wants_no_drop_in_and_ignores_tls(own_pki):
     (own_pki / "ca-key.pem").unlink()  # not compared without TLS
     _differs(facts, _variables(own_pki, docker_access_tcp="off"), "listener_current", False)
     facts["files"][DROPIN] = {"exists": False}
+    # The socket unit would go on holding the port.
+    _differs(facts, _variables(own_pki, docker_access_tcp="off"), "listener_current", False)
+    facts["files"][SOCKET_UNIT] = {"exists": False}
     assert plan(facts, _variables(own_pki, docker_access_tcp="off"))["todo"] is False
+
+
+def _held_by_dockerd(facts):
+    """_converged's host as docker_daemon_listener leaves it where dockerd holds the listener."""
+    facts["files"][DROPIN]["inputs"] = inputs_hash(
+        "tls",
+        "0.0.0.0",  # noqa: S104 - a value compared, not a server
+        2376,
+        f"{TLS_DIR}/ca.pem",
+        f"{TLS_DIR}/server-cert.pem",
+        f"{TLS_DIR}/server-key.pem",
+        UNIT["file"],
+        UNIT["exec_start"],
+    )
+    facts["files"][SOCKET_UNIT] = {"exists": False}
+    return facts
+
+
+def test_a_listener_dockerd_holds_is_handed_to_systemd(pki):
+    # A host converged before systemd could hold the listener, or with
+    # held_by dockerd: auto (an IP address) and systemd rewrite it.
+    facts = _held_by_dockerd(_converged(pki))
+    assert plan(facts, _variables(pki, docker_access_tcp_held_by="dockerd"))["listener_current"] is True
+    for held_by in ("auto", "systemd"):
+        _differs(facts, _variables(pki, docker_access_tcp_held_by=held_by), "listener_current", False)
+
+
+def test_a_socket_unit_that_is_gone_or_not_wanted(pki):
+    facts = _converged(pki)
+    facts["files"][SOCKET_UNIT] = {"exists": False}
+    _differs(facts, _variables(pki), "listener_current", False)
+    facts = _held_by_dockerd(_converged(pki))
+    facts["files"][SOCKET_UNIT] = {"exists": True, "inputs": "0" * 64}
+    _differs(facts, _variables(pki, docker_access_tcp_held_by="dockerd"), "listener_current", False)
+
+
+def test_a_host_name_is_held_by_dockerd_with_auto(pki):
+    facts = _converged(pki)
+    facts["files"][DROPIN]["inputs"] = inputs_hash(
+        "tls",
+        "docker.lab.example",
+        2376,
+        f"{TLS_DIR}/ca.pem",
+        f"{TLS_DIR}/server-cert.pem",
+        f"{TLS_DIR}/server-key.pem",
+        UNIT["file"],
+        UNIT["exec_start"],
+    )
+    facts["files"][SOCKET_UNIT] = {"exists": False}
+    variables = _variables(pki, docker_access_tcp_address="docker.lab.example")
+    assert plan(facts, variables)["listener_current"] is True
 
 
 def test_insecure_always_runs_the_listener_module(pki):

@@ -274,6 +274,11 @@ ENGINE_MISSING = (
         ({"docker_access_tcp_address": "-bad.example"}, "docker_access_tcp_address is '-bad.example'"),
         ({"docker_access_tcp": "insecure"}, "set docker_access_insecure_acknowledged: true"),
         (
+            {"docker_access_tcp_held_by": "systemd", "docker_access_tcp_address": "docker.lab.example"},
+            "docker_access_tcp_held_by is 'systemd' and docker_access_tcp_address is"
+            " 'docker.lab.example', a host name, which systemd's ListenStream= cannot take",
+        ),
+        (
             {"docker_access_tcp": "insecure", "docker_access_insecure_acknowledged": "no"},
             "listen on 0.0.0.0:2375 with NO authentication",
         ),
@@ -296,6 +301,15 @@ def test_without_docker_engine_in_the_play_the_message_says_how_to_play_both():
         {"docker_access_tcp_address": "::"},
         {"docker_access_tcp_address": "fe80::1"},
         {"docker_access_tcp_address": "docker.lab.example"},
+        # auto: dockerd holds a listener on a host name.
+        {"docker_access_tcp_held_by": "auto", "docker_access_tcp_address": "docker.lab.example"},
+        {"docker_access_tcp_held_by": "dockerd", "docker_access_tcp_address": "docker.lab.example"},
+        {"docker_access_tcp_held_by": "systemd", "docker_access_tcp_address": "[::1]"},
+        {
+            "docker_access_tcp": "off",
+            "docker_access_tcp_held_by": "systemd",
+            "docker_access_tcp_address": "x",
+        },
         {"docker_access_tcp_address": "localhost."},
         # The listener's own check (plugins/module_utils/_listener) takes brackets.
         {"docker_access_tcp_address": "[::1]"},

@@ -3,14 +3,18 @@ Debian's real docker.service, in a temporary systemd directory (the rules of
 addresses, ports, flags and the inputs' hash: test_listener.py)."""
 
 import base64
+import os
+import socket
 from pathlib import Path
 
 import pytest
-from ansible_collections.dockerlab.docker.plugins.module_utils._files import Stash
-from ansible_collections.dockerlab.docker.plugins.module_utils._listener import inputs_hash
+from ansible_collections.dockerlab.docker.plugins.module_utils._files import Stash, read_text
+from ansible_collections.dockerlab.docker.plugins.module_utils._listener import inputs_hash, socket_listeners
 from ansible_collections.dockerlab.docker.plugins.module_utils._systemd import (
+    effective_exec_start,
     exec_start_values,
     parse_unit,
+    service_sockets,
     split_command,
 )
 from ansible_collections.dockerlab.docker.plugins.modules import docker_daemon_listener
@@ -91,6 +95,10 @@ def run(run_module, lab):
             "tls_ca_cert": str(lab["ca"]),
             "tls_cert": str(lab["cert"]),
             "tls_key": str(lab["key"]),
+            # Most tests here are of the -H tcp:// drop-in; those of the
+            # socket unit systemd holds (auto's choice for an IP address)
+            # say held_by themselves.
+            "held_by": "dockerd",
         }
         return run_module(docker_daemon_listener, {**base, **args}, check_mode=check_mode, diff=diff)
 
@@ -205,16 +213,18 @@ def test_check_mode_does_not_change_an_existing_dropin(run, lab):
 def test_diff_has_the_dropin_text_before_and_after_with_headers(run, lab):
     before = write_dropin(lab).decode()
     diff = run(mode="tls", diff=True)["diff"]
-    assert diff == {
-        "before_header": str(lab["dropin"]),
-        "after_header": str(lab["dropin"]),
-        "before": before,
-        "after": lab["dropin"].read_text(),
-    }
+    assert diff == [
+        {
+            "before_header": str(lab["dropin"]),
+            "after_header": str(lab["dropin"]),
+            "before": before,
+            "after": lab["dropin"].read_text(),
+        }
+    ]
 
 
 def test_diff_of_a_new_dropin_starts_empty(run, lab):
-    diff = run(mode="tls", check_mode=True, diff=True)["diff"]
+    [diff] = run(mode="tls", check_mode=True, diff=True)["diff"]
     assert diff["before"] == ""
     assert diff["after"].endswith(f"ExecStart={tls_exec(lab)}\n")
 
@@ -287,8 +297,8 @@ def test_absent_removes_the_dropin(run, lab):
     assert result["changed"] is True
     assert result["daemon_reload_needed"] is True
     assert not lab["dropin"].exists()
-    assert result["diff"]["after"] == ""
-    assert result["exec_start"] == result["listen"] == ""
+    assert [item["after"] for item in result["diff"]] == [""]
+    assert result["exec_start"] == result["listen"] == result["held_by"] == result["socket_path"] == ""
 
 
 def test_absent_without_a_dropin_changes_nothing(run, lab):
@@ -498,8 +508,9 @@ def test_the_vendor_unit_is_found_in_systemd_dir_when_not_given(run_module, lab)
             "stash_dir": str(lab["stash"]),
         },
     )
-    assert result["exec_start"] == f"{VENDOR_EXEC} -H tcp://0.0.0.0:2376 --tls=false"
-    assert f"vendor unit {lab['systemd'] / 'docker.service'}." in lab["dropin"].read_text()
+    # auto: systemd holds a listener on an IP address; no -H tcp://.
+    assert result["exec_start"] == f"{VENDOR_EXEC} --tls=false"
+    assert f"vendor unit {lab['systemd'] / 'docker.service'})." in lab["dropin"].read_text()
 
 
 def _search_path(monkeypatch, tmp_path):
@@ -523,8 +534,8 @@ def test_the_vendor_unit_is_found_lower_in_the_search_path(run_module, lab, tmp_
             "stash_dir": str(lab["stash"]),
         },
     )
-    assert result["exec_start"] == f"{VENDOR_EXEC} -H tcp://0.0.0.0:2376 --tls=false"
-    assert f"vendor unit {lower / 'docker.service'}." in lab["dropin"].read_text()
+    assert result["exec_start"] == f"{VENDOR_EXEC} --tls=false"
+    assert f"vendor unit {lower / 'docker.service'})." in lab["dropin"].read_text()
 
 
 def test_a_dropin_lower_in_the_search_path_that_sets_exec_start_fails_naming_it(
@@ -625,3 +636,157 @@ def test_a_custom_name_and_unit_choose_the_path(run, lab):
 def test_dropin_carries_the_hash_of_its_inputs():
     text = render_dropin("/lib/systemd/system/docker.service", "/usr/sbin/dockerd -H fd://", "abc123")
     assert "# dockerlab-inputs: abc123\n" in text
+
+
+# The listener systemd holds: a socket unit of the module's own, handed to
+# dockerd through the vendor unit's -H fd://.
+
+
+def systemd_inputs(lab, mode="tls", address="0.0.0.0", port=2376):  # noqa: S104 - an address string
+    return inputs_hash(
+        mode,
+        address,
+        port,
+        str(lab["ca"]),
+        str(lab["cert"]),
+        str(lab["key"]),
+        str(lab["vendor"]),
+        VENDOR_EXEC,
+        "systemd",
+    )
+
+
+def socket_path(lab):
+    return lab["systemd"] / "dockerlab-listener.socket"
+
+
+@pytest.mark.parametrize("held_by", ["auto", "systemd"])
+def test_systemd_holds_the_listener_in_a_socket_unit_of_its_own(run, lab, held_by):
+    result = run(mode="tls", held_by=held_by)
+    inputs = systemd_inputs(lab)
+    assert result["held_by"] == "systemd"
+    assert result["socket_path"] == str(socket_path(lab))
+    assert socket_path(lab).read_text() == (
+        "# Managed by Ansible (docker_daemon_listener): manual changes will be lost.\n"
+        "# Holds the TCP listener of docker.service: connections wait while it restarts.\n"
+        f"# dockerlab-inputs: {inputs}\n"
+        "[Unit]\n"
+        "Description=Docker API on 0.0.0.0:2376 (mutual TLS), held for docker.service\n"
+        "\n"
+        "[Socket]\n"
+        "ListenStream=0.0.0.0:2376\n"
+        "ReuseAddress=true\n"
+        "FreeBind=true\n"
+        "Service=docker.service\n"
+    )
+    tls_flags = f"--tlsverify --tlscacert={lab['ca']} --tlscert={lab['cert']} --tlskey={lab['key']}"
+    assert lab["dropin"].read_text() == (
+        "# Managed by Ansible (docker_daemon_listener): manual changes will be lost.\n"
+        f"# Hands dockerd the TCP listener dockerlab-listener.socket holds (vendor unit {lab['vendor']}).\n"
+        f"# dockerlab-inputs: {inputs}\n"
+        "[Unit]\nRequires=dockerlab-listener.socket\nAfter=dockerlab-listener.socket\n\n"
+        "[Service]\nSockets=dockerlab-listener.socket\nExecStart=\n"
+        f"ExecStart={VENDOR_EXEC} {tls_flags}\n"
+    )
+    assert result["exec_start"] == f"{VENDOR_EXEC} {tls_flags}"
+    assert result["listen"] == "tcp://0.0.0.0:2376"
+    assert socket_path(lab).stat().st_mode & 0o7777 == 0o644
+
+
+def test_the_socket_unit_is_what_the_audit_and_the_restart_read(run, lab):
+    # _systemd.service_sockets finds it through the drop-in's Sockets=, and
+    # _listener.socket_listeners gives the TLS listener dockerd makes of it.
+    run(mode="tls", held_by="auto")
+    dirs = (str(lab["systemd"]), str(lab["vendor"].parent))
+    sockets = service_sockets("docker.service", read_text, dirs)
+    assert sockets == [("dockerlab-listener.socket", ["0.0.0.0:2376"])]
+    argv = effective_exec_start("docker.service", read_text, dirs)
+    [listener] = socket_listeners(sockets, argv, {})
+    assert (listener["url"], listener["tls"], listener["tlsverify"]) == ("tcp://0.0.0.0:2376", True, True)
+
+
+@pytest.mark.parametrize(
+    ("address", "stream"),
+    [("::", "[::]:2377"), ("[::1]", "[::1]:2377"), ("192.0.2.7", "192.0.2.7:2377")],
+)
+def test_the_socket_unit_listens_on_the_address_and_port(run, lab, address, stream):
+    run(mode="tls", held_by="auto", address=address, port=2377)
+    assert f"\nListenStream={stream}\n" in socket_path(lab).read_text()
+
+
+def test_insecure_held_by_systemd_says_tls_is_off_and_no_authentication(run, lab):
+    result = run(mode="insecure", held_by="auto", port=2375, insecure_acknowledged=True)
+    assert result["exec_start"] == f"{VENDOR_EXEC} --tls=false"
+    assert "(NO authentication)" in socket_path(lab).read_text()
+    assert len(result["warnings"]) == 1
+
+
+def test_a_host_name_is_held_by_dockerd_with_auto(run, lab):
+    result = run(mode="tls", held_by="auto", address="docker.lab.example")
+    assert result["held_by"] == "dockerd"
+    assert result["socket_path"] == ""
+    assert not socket_path(lab).exists()
+    assert "-H tcp://docker.lab.example:2376" in result["exec_start"]
+
+
+def test_a_host_name_held_by_systemd_is_refused_before_any_change(run, lab):
+    result = run(mode="tls", held_by="systemd", address="docker.lab.example")
+    assert result["failed"] is True
+    assert result["msg"].startswith("held_by: 'docker.lab.example' is a host name")
+    assert "Nothing was changed" in result["msg"]
+    assert not lab["dropin"].exists()
+    assert not socket_path(lab).exists()
+
+
+def test_handing_the_listener_to_systemd_and_back_stashes_both_files(run, lab):
+    run(mode="tls")  # dockerd holds it (the fixture's held_by)
+    Stash(str(lab["stash"])).clear()
+    dockerd_dropin = lab["dropin"].read_text()
+    result = run(mode="tls", held_by="auto", diff=True)
+    assert result["changed"] is True
+    assert [item["after_header"] for item in result["diff"]] == [str(lab["dropin"]), str(socket_path(lab))]
+    stash = Stash(str(lab["stash"]))
+    assert stash.pending() == sorted([str(lab["dropin"]), str(socket_path(lab))])
+    assert stash.saved_text(str(socket_path(lab))) == (True, None)
+    assert stash.saved_text(str(lab["dropin"])) == (True, dockerd_dropin)
+    # And back: the socket unit goes, the -H tcp:// drop-in returns.
+    Stash(str(lab["stash"])).clear()
+    assert run(mode="tls")["changed"] is True
+    assert not socket_path(lab).exists()
+    assert lab["dropin"].read_text() == dockerd_dropin
+    assert run(mode="tls")["changed"] is False
+
+
+def test_absent_removes_the_socket_unit_too(run, lab):
+    run(mode="tls", held_by="auto")
+    assert socket_path(lab).exists()
+    result = run(mode="absent")
+    assert result["changed"] is True
+    assert not socket_path(lab).exists()
+    assert not lab["dropin"].exists()
+
+
+def test_a_systemd_held_listener_is_idempotent_and_check_mode_writes_nothing(run, lab):
+    assert run(mode="tls", held_by="auto", check_mode=True)["changed"] is True
+    assert not socket_path(lab).exists()
+    run(mode="tls", held_by="auto")
+    assert run(mode="tls", held_by="auto")["changed"] is False
+
+
+def test_a_port_another_program_listens_on_is_refused_before_any_change(run, lab):
+    # A real listening socket of this test process: the socket unit could not bind it.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        result = run(mode="tls", held_by="auto", address="0.0.0.0", port=port)  # noqa: S104 - rendered only
+        assert result["failed"] is True
+        assert result["msg"].startswith(
+            f"port {port} is already in use on this host by {Path('/proc/self/comm').read_text().strip()} "
+            f"(pid {os.getpid()}) on 127.0.0.1: the listener could not bind it."
+        ), result["msg"]
+        assert "docker_access_tcp_port" in result["msg"]
+        assert not lab["dropin"].exists()
+        assert not socket_path(lab).exists()
+        # Another address than the holder's own is free.
+        assert run(mode="tls", held_by="auto", address="127.0.0.2", port=port)["changed"] is True

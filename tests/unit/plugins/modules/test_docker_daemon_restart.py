@@ -41,6 +41,7 @@ from ansible_collections.dockerlab.docker.plugins.modules.docker_daemon_restart 
 )
 
 UNIT = "dockerlab-test.service"  # never a real unit, should a real systemctl be reached
+SOCKET_UNIT = "dockerlab-listener.socket"  # what docker_daemon_listener writes for it
 
 # What journalctl -u docker --output cat shows for a daemon.json dockerd refuses.
 REFUSED_JOURNAL = """\
@@ -133,7 +134,17 @@ elif args[0] == "daemon-reload":
     if behaviour.get("reload_error"):
         print(behaviour["reload_error"], file=sys.stderr)
         sys.exit(1)
-elif args[0] == "restart":
+elif args[1].endswith(".socket"):
+    # A socket unit: it binds (or is refused its port) and nothing else.
+    if args[0] == "restart" and behaviour.get("socket_refused"):
+        journal(f"{{args[1]}}: Failed to create listening socket ({{behaviour['socket_refused']}}): "
+                "Address already in use\\n"
+                f"{{args[1]}}: Failed to listen on sockets: Address already in use\\n")
+        print(f"Job for {{args[1]}} failed.", file=sys.stderr)
+        sys.exit(1)
+elif args[0] == "stop":
+    set_state("down")
+elif args[0] in ("restart", "start"):
     set_state("down")
     write_json("pid.json", read_json("pid.json", 4242) + 1)
     with open(behaviour["config"]) as handle:
@@ -170,6 +181,31 @@ elif args[0] == "restart":
             'for hairpin mode: open /proc/sys/net/ipv4/conf/docker0/route_localnet: read-only file system"\\n'
         )
     set_state(f"up-at {{time.time() + behaviour.get('answers_after', 0)}}")
+"""
+
+FAKE_IPTABLES = """\
+#!{python}
+# Stand-in for iptables and ip6tables: INPUT rules kept in a file.
+import json, os, sys
+fake = os.environ["DOCKERLAB_FAKE"]
+tool, args = os.path.basename(sys.argv[0]), [a for a in sys.argv[1:] if a != "-w"]
+with open(os.path.join(fake, "calls.log"), "a") as log:
+    log.write(tool + " " + " ".join(args) + "\\n")
+path = os.path.join(fake, tool + ".rules")
+rules = json.load(open(path)) if os.path.exists(path) else []
+if args[0] == "-S":
+    print("-P INPUT ACCEPT")
+    for rule in rules:
+        print("-A " + " ".join(rule))
+    sys.exit(0)
+if args[0] == "-I":
+    rules.insert(0, args[1:])
+elif args[0] == "-D":
+    if args[1:] not in rules:
+        print("iptables: Bad rule (does a matching rule exist in that chain?).", file=sys.stderr)
+        sys.exit(1)
+    rules.remove(args[1:])
+json.dump(rules, open(path, "w"))
 """
 
 FAKE_JOURNALCTL = """\
@@ -241,12 +277,20 @@ def daemon(tmp_path, short_tmp, monkeypatch, unix_ping_server):
     bin_dir, fake = tmp_path / "bin", tmp_path / "fake"
     bin_dir.mkdir()
     fake.mkdir()
-    for name, text in (("systemctl", FAKE_SYSTEMCTL), ("journalctl", FAKE_JOURNALCTL)):
+    fakes = (
+        ("systemctl", FAKE_SYSTEMCTL),
+        ("journalctl", FAKE_JOURNALCTL),
+        ("iptables", FAKE_IPTABLES),
+        ("ip6tables", FAKE_IPTABLES),
+    )
+    for name, text in fakes:
         (bin_dir / name).write_text(text.format(python=sys.executable))
         (bin_dir / name).chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("DOCKERLAB_FAKE", str(fake))
-    assert shutil.which("systemctl") == str(bin_dir / "systemctl")
+    # Never the machine's own: a test must not reach the host's systemd or firewall.
+    for name, _text in fakes:
+        assert shutil.which(name) == str(bin_dir / name)
     config = tmp_path / "etc" / "docker" / "daemon.json"
     config.parent.mkdir(parents=True)
     config.write_text('{"log-level": "info"}\n')
@@ -796,6 +840,18 @@ def unit(tmp_path, monkeypatch, run_module, tls_files):
         "effective_exec_start",
         lambda name, read: _systemd.effective_exec_start(name, read, dirs),
     )
+    monkeypatch.setattr(
+        docker_daemon_restart,
+        "service_sockets",
+        lambda name, read: _systemd.service_sockets(name, read, dirs),
+    )
+    monkeypatch.setattr(docker_daemon_restart, "unit_file", lambda name: _systemd.unit_file(name, dirs))
+    # The test's TLS server plays dockerd on the listener's port: the
+    # listener module must not take it for another program.
+    monkeypatch.setattr(docker_daemon_listener, "listening", lambda ports: {str(p): [] for p in ports})
+    monkeypatch.setattr(
+        docker_daemon_restart, "unit_text", lambda name, read: _systemd.unit_text(name, read, dirs)
+    )
 
     def listener(stash_dir=None, **args):
         base = {
@@ -812,9 +868,10 @@ def unit(tmp_path, monkeypatch, run_module, tls_files):
         return result
 
     def texts():
+        sockets = [_systemd.unit_file(SOCKET_UNIT, dirs)] if _systemd.unit_file(SOCKET_UNIT, dirs) else []
         return {
             path: read_text(path)
-            for path in [_systemd.unit_file(UNIT, dirs), *_systemd.unit_dropins(UNIT, dirs)]
+            for path in [_systemd.unit_file(UNIT, dirs), *_systemd.unit_dropins(UNIT, dirs), *sockets]
         }
 
     return SimpleNamespace(etc=etc, lib=lib, vendor=vendor, dirs=dirs, listener=listener, texts=texts)
@@ -859,9 +916,13 @@ def _fake_read(unit, *extra):
         ("docker.lab.example", "docker.lab.example"),
     ],
 )
-def test_the_units_tls_listener_as_docker_daemon_listener_writes_it(unit, address, host):
-    written = unit.listener(mode="tls", address=address, port=2376)
-    assert f"-H {written['listen']} --tlsverify" in written["exec_start"]
+@pytest.mark.parametrize("held_by", ["auto", "dockerd"])
+def test_the_units_tls_listener_as_docker_daemon_listener_writes_it(unit, address, host, held_by):
+    written = unit.listener(mode="tls", address=address, port=2376, held_by=held_by)
+    if written["held_by"] == "dockerd":
+        assert f"-H {written['listen']} --tlsverify" in written["exec_start"]
+    else:
+        assert f"ListenStream={written['listen'][len('tcp://') :]}" in read_text(written["socket_path"])
     found = unit_tls_listener(UNIT, BUNDLE, "/etc/docker/daemon.json", _fake_read(unit))
     assert found == _found(BUNDLE, host, 2376)
 
@@ -1021,7 +1082,9 @@ def test_the_units_tls_listener_is_waited_for_with_the_bundle(
 def test_a_units_tls_listener_that_does_not_answer_is_rolled_back(
     restart, daemon, unit, client_bundle, free_port, stash_dir
 ):
-    dropin = unit.listener(stash_dir=stash_dir, mode="tls", address="127.0.0.1", port=free_port)["path"]
+    dropin = unit.listener(
+        stash_dir=stash_dir, mode="tls", address="127.0.0.1", port=free_port, held_by="dockerd"
+    )["path"]
     result = restart(tls_bundle=str(client_bundle), timeout=1)
     assert result["failed"] is True
     assert result["daemon_error"].startswith(f"TLS listener 127.0.0.1:{free_port}: ConnectionRefusedError")
@@ -1030,6 +1093,139 @@ def test_a_units_tls_listener_that_does_not_answer_is_rolled_back(
     assert not Path(dropin).exists()  # it did not exist before
     assert "it runs again" in result["msg"]
     assert result["ansible_facts"] == RESTARTED
+    assert result["sockets"] == []
+
+
+SOCKET_CYCLE = [
+    f"systemctl stop {UNIT}",
+    f"systemctl reset-failed {SOCKET_UNIT}",
+    f"systemctl restart {SOCKET_UNIT}",
+    f"systemctl is-active {UNIT}",
+]
+
+
+def _firewall(calls):
+    return [call for call in calls if call.startswith(("iptables", "ip6tables"))]
+
+
+def test_a_new_socket_unit_is_started_with_the_daemon_stopped_and_its_port_held(
+    restart, daemon, unit, client_bundle, tls_files, tls_ping_server, stash_dir
+):
+    # The TLS listener the socket unit holds answers (a TLS server of the
+    # test's own on its port): the daemon was stopped, the socket unit
+    # restarted, the daemon started; new connections to the port were held
+    # back meanwhile, and the rules are gone after.
+    port = tls_ping_server()
+    written = unit.listener(stash_dir=stash_dir, mode="tls", address="127.0.0.1", port=port)
+    tls = {"host": "localhost", "port": port, "ca_cert": tls_files.ca}
+    tls.update(cert=tls_files.client_cert, key=tls_files.client_key)
+    result = restart(tls=tls, timeout=2)
+    assert "failed" not in result, result
+    assert result["sockets"] == [SOCKET_UNIT]
+    assert result["held_ports"] == [port]
+    calls = daemon.calls()
+    units = [call for call in calls if call.startswith("systemctl")]
+    assert units[units.index(f"systemctl stop {UNIT}") :][: len(SOCKET_CYCLE) + 1] == [
+        *SOCKET_CYCLE,
+        f"systemctl start {UNIT}",
+    ]
+    rule = " ".join(docker_daemon_restart.hold_rule(port))
+    firewall = _firewall(calls)
+    for tool in ("iptables", "ip6tables"):
+        assert f"{tool} -I {rule}" in firewall
+        assert f"{tool} -D {rule}" in firewall
+        # Inserted after the daemon stopped: nothing was held while it served.
+        assert calls.index(f"{tool} -I {rule}") < calls.index(f"systemctl stop {UNIT}")
+        assert calls.index(f"{tool} -D {rule}") < calls.index(f"systemctl start {UNIT}")
+        assert json.loads((daemon.fake / f"{tool}.rules").read_text()) == []
+    assert written["held_by"] == "systemd"
+    assert not Stash(str(stash_dir)).pending()
+
+
+def test_a_socket_unit_refused_its_port_is_rolled_back_and_stopped(
+    restart, daemon, unit, client_bundle, free_port, stash_dir
+):
+    # Another program holds the port: the socket unit does not start, the
+    # daemon is not started with it; the files are put back, the socket
+    # unit (its file gone) stopped, the daemon started as it was.
+    written = unit.listener(stash_dir=stash_dir, mode="tls", address="127.0.0.1", port=free_port)
+    daemon.behave(socket_refused=f"127.0.0.1:{free_port}")
+    result = restart(tls_bundle=str(client_bundle), timeout=1)
+    assert result["failed"] is True
+    assert result["daemon_error"].startswith(
+        f"{SOCKET_UNIT} did not start ({SOCKET_UNIT}: Failed to create listening socket "
+        f"(127.0.0.1:{free_port}): Address already in use"
+    ), result["daemon_error"]
+    assert result["restored_files"] == sorted([written["path"], written["socket_path"]])
+    assert not Path(written["socket_path"]).exists()
+    assert "it runs again" in result["msg"]
+    calls = daemon.calls()
+    rollback = calls[calls.index(f"systemctl restart {SOCKET_UNIT}") + 1 :]
+    assert f"systemctl stop {SOCKET_UNIT}" in rollback
+    assert rollback.index(f"systemctl stop {SOCKET_UNIT}") < rollback.index(f"systemctl start {UNIT}")
+    assert f"systemctl start {UNIT}" not in calls[: calls.index(f"systemctl restart {SOCKET_UNIT}")]
+    for tool in ("iptables", "ip6tables"):
+        assert json.loads((daemon.fake / f"{tool}.rules").read_text()) == []
+
+
+def test_rules_an_interrupted_run_left_are_removed(
+    restart, daemon, unit, stash_dir, tls_files, tls_ping_server
+):
+    # A run killed between holding the port and releasing it left its rule.
+    port = tls_ping_server()
+    left = docker_daemon_restart.hold_rule(port)
+    other = ["INPUT", "-p", "tcp", "--dport", "22", "-j", "ACCEPT"]
+    (daemon.fake / "iptables.rules").write_text(json.dumps([left, other]))
+    unit.listener(stash_dir=stash_dir, mode="tls", address="127.0.0.1", port=port)
+    tls = {"host": "localhost", "port": port, "ca_cert": tls_files.ca}
+    tls.update(cert=tls_files.client_cert, key=tls_files.client_key)
+    assert "failed" not in restart(tls=tls, timeout=2)
+    assert json.loads((daemon.fake / "iptables.rules").read_text()) == [other]
+
+
+def test_a_socket_unit_whose_socket_settings_did_not_change_is_not_restarted(
+    restart, daemon, unit, stash_dir, tmp_path
+):
+    # Only its header (the inputs' hash) differs: a restart of the daemon
+    # alone keeps the socket listening.
+    written = unit.listener(stash_dir=tmp_path / "earlier", mode="tls", address="127.0.0.1", port=2376)
+    path = Path(written["socket_path"])
+    Stash(str(stash_dir)).save(str(path))
+    path.write_text(path.read_text().replace("# dockerlab-inputs: ", "# dockerlab-inputs: 0"))
+    result = restart(tls_bundle="", timeout=2)
+    assert "failed" not in result, result
+    assert result["sockets"] == []
+    assert f"systemctl restart {UNIT}" in daemon.calls()
+    assert _firewall(daemon.calls()) == []
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        ("/etc/systemd/system/dockerlab-listener.socket", "dockerlab-listener.socket"),
+        ("/etc/systemd/system/docker.socket.d/tcp.conf", "docker.socket"),
+        ("/etc/systemd/system/docker.service.d/dockerlab-listener.conf", None),
+        ("/etc/docker/daemon.json", None),
+        ("/srv/dockerlab-listener.socket", None),
+    ],
+)
+def test_which_changed_files_are_socket_units(path, name):
+    assert _systemd.socket_unit_name(path) == name
+
+
+def test_held_rules_are_read_back_from_iptables_listing():
+    listing = (
+        "-P INPUT ACCEPT\n"
+        "-A INPUT -p tcp -m tcp --dport 2376 --tcp-flags FIN,SYN,RST,ACK SYN "
+        f"-m comment --comment {docker_daemon_restart.HOLD_COMMENT} -j DROP\n"
+        "-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\n"
+    )
+    assert docker_daemon_restart.held_rules(listing) == [
+        [
+            *("INPUT", "-p", "tcp", "-m", "tcp", "--dport", "2376", "--tcp-flags", "FIN,SYN,RST,ACK", "SYN"),
+            *("-m", "comment", "--comment", docker_daemon_restart.HOLD_COMMENT, "-j", "DROP"),
+        ]
+    ]
 
 
 def test_the_rollback_waits_for_the_unix_socket_only(

@@ -19,6 +19,7 @@ import pytest
 from ansible_collections.dockerlab.docker.plugins.module_utils import _systemd
 from ansible_collections.dockerlab.docker.plugins.module_utils._files import Stash
 from ansible_collections.dockerlab.docker.plugins.module_utils._host_read import covers
+from ansible_collections.dockerlab.docker.plugins.module_utils._proc import proc_net_listeners, socket_owners
 from ansible_collections.dockerlab.docker.plugins.modules import docker_host_facts
 from ansible_collections.dockerlab.docker.plugins.modules.docker_host_facts import (
     addresses,
@@ -26,9 +27,7 @@ from ansible_collections.dockerlab.docker.plugins.modules.docker_host_facts impo
     inputs_mark,
     installed_packages,
     parse_daemon_json,
-    proc_net_listeners,
     proc_sys_writable,
-    socket_owners,
     unit_state,
 )
 
