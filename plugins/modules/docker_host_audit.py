@@ -42,8 +42,10 @@ description:
     say; TLS files with loose modes or owners;
     live-restore, icc, userns-remap, no-new-privileges, userland-proxy and log
     rotation settings; the members of the docker group (each is root-equivalent)."
-  - "Files: owners and modes of docker.service, docker.socket, the unit's
-    drop-ins, /etc/docker, daemon.json and the daemon's socket."
+  - "Files: owners and modes of docker.service, docker.socket and the other
+    socket units that hand the service a socket (C(Sockets=), such as the
+    TCP listener's), their drop-ins, /etc/docker, daemon.json and the
+    daemon's socket."
   - Talks to the Engine API over the Unix socket with the Python standard
     library only; never changes anything.
 version_added: "1.0.0"
@@ -891,10 +893,14 @@ class Auditor:
 
     def files(self):
         unit = self.params["unit"]
-        socket_unit = unit.replace(".service", ".socket")
+        # docker.socket, and every socket unit that hands the daemon a socket
+        # (Sockets=, e.g. the TCP listener's): whoever may write one decides
+        # where and how the API listens.
+        socket_units = [name for name, _streams in service_sockets(unit, read_text)]
+        socket_units = socket_units or [unit.replace(".service", ".socket")]
         for name, fid, cis in (
             (unit, "file-docker-service", ("3.1", "3.2")),
-            (socket_unit, "file-docker-socket-unit", ("3.3", "3.4")),
+            *((socket_unit, "file-docker-socket-unit", ("3.3", "3.4")) for socket_unit in socket_units),
         ):
             unit_file, extra = self.unit_files(name)
             for path in [unit_file, *extra] if unit_file else extra:

@@ -36,14 +36,29 @@ def test_secure_default_has_nothing_at_high_or_above(host, tmp_path_factory):
     assert report["counts"]["critical"] == 0, report["findings"][:3]
     assert report["counts"]["high"] == 0, report["findings"][:3]
     assert report["daemon"]["reachable"] is True
-    # The TLS listener is seen, from the running daemon and from the drop-in.
-    urls = {(item["url"], item["tlsverify"]) for item in report["daemon"]["listeners"]}
-    assert ("tcp://0.0.0.0:2376", True) in urls
+    # The TLS listener is seen, in the socket unit that holds it for dockerd.
+    urls = {(item["url"], item["tlsverify"], item["source"]) for item in report["daemon"]["listeners"]}
+    assert ("tcp://0.0.0.0:2376", True, "dockerlab-listener.socket (systemd)") in urls
     # Listed, since each member is root-equivalent.
     assert by_target(report)["group:docker"]["docker-group-members"]["severity"] == "medium"
     assert "student" in by_target(report)["group:docker"]["docker-group-members"]["evidence"]
     summary = (directory / "summary.txt").read_text()
     assert f"== {host_name(host)}: max severity medium" in summary
+
+
+def test_the_listeners_socket_unit_is_checked_like_docker_socket(host, tmp_path_factory):
+    # Whoever may write it decides where and how the API listens (CIS 3.3, 3.4).
+    path = "/etc/systemd/system/dockerlab-listener.socket"
+    host.run_test(f"chmod 0666 {path}")
+    try:
+        report = run_audit(
+            host, report_dir(tmp_path_factory, host) / "socket-mode", docker_audit_fail_on="none"
+        )[1]
+    finally:
+        host.run_test(f"chmod 0644 {path}")
+    item = by_target(report).get(path, {}).get("file-docker-socket-unit")
+    assert item is not None, json.dumps(report["findings"], indent=1)[:3000]
+    assert (item["title"], item["cis"]) == ("dockerlab-listener.socket has loose permissions", "3.4")
 
 
 def test_audit_changes_nothing_and_runs_in_check_mode(host, tmp_path_factory):

@@ -112,6 +112,12 @@ def _variables(pki, **changes):
     }
 
 
+def _inputs(address="0.0.0.0", held="systemd"):  # noqa: S104 - a value compared, not a server
+    """The inputs' hash docker_daemon_listener records for the TLS listener on ``address``, port 2376."""
+    tls_files = (f"{TLS_DIR}/ca.pem", f"{TLS_DIR}/server-cert.pem", f"{TLS_DIR}/server-key.pem")
+    return inputs_hash("tls", address, 2376, *tls_files, UNIT["file"], UNIT["exec_start"], held)
+
+
 def _converged(pki):
     """docker_host_facts' read of a host that docker_access converged."""
     host_dir = pki / "hosts" / HOST
@@ -121,17 +127,7 @@ def _converged(pki):
         for item in BUNDLE_FILES:
             files[f".docker/{item['name']}"] = _file(item["mode"], uid, pki / "users" / user / item["name"])
         users[user] = {"uid": uid, "gid": uid, "home": home, "files": files}
-    inputs = inputs_hash(
-        "tls",
-        "0.0.0.0",  # noqa: S104 - a value compared, not a server
-        2376,
-        f"{TLS_DIR}/ca.pem",
-        f"{TLS_DIR}/server-cert.pem",
-        f"{TLS_DIR}/server-key.pem",
-        UNIT["file"],
-        UNIT["exec_start"],
-        "systemd",
-    )
+    inputs = _inputs()
     return {
         "group": {"exists": True, "members": ["student"]},
         "users": users,
@@ -366,16 +362,7 @@ def test_off_wants_no_drop_in_and_ignores_tls(own_pki):
 
 def _held_by_dockerd(facts):
     """_converged's host as docker_daemon_listener leaves it where dockerd holds the listener."""
-    facts["files"][DROPIN]["inputs"] = inputs_hash(
-        "tls",
-        "0.0.0.0",  # noqa: S104 - a value compared, not a server
-        2376,
-        f"{TLS_DIR}/ca.pem",
-        f"{TLS_DIR}/server-cert.pem",
-        f"{TLS_DIR}/server-key.pem",
-        UNIT["file"],
-        UNIT["exec_start"],
-    )
+    facts["files"][DROPIN]["inputs"] = _inputs(held="dockerd")
     facts["files"][SOCKET_UNIT] = {"exists": False}
     return facts
 
@@ -400,16 +387,7 @@ def test_a_socket_unit_that_is_gone_or_not_wanted(pki):
 
 def test_a_host_name_is_held_by_dockerd_with_auto(pki):
     facts = _converged(pki)
-    facts["files"][DROPIN]["inputs"] = inputs_hash(
-        "tls",
-        "docker.lab.example",
-        2376,
-        f"{TLS_DIR}/ca.pem",
-        f"{TLS_DIR}/server-cert.pem",
-        f"{TLS_DIR}/server-key.pem",
-        UNIT["file"],
-        UNIT["exec_start"],
-    )
+    facts["files"][DROPIN]["inputs"] = _inputs("docker.lab.example", held="dockerd")
     facts["files"][SOCKET_UNIT] = {"exists": False}
     variables = _variables(pki, docker_access_tcp_address="docker.lab.example")
     assert plan(facts, variables)["listener_current"] is True

@@ -105,17 +105,14 @@ def run(run_module, lab):
     return run_listener
 
 
+def lab_inputs(lab, mode="tls", address="0.0.0.0", port=2376, held="dockerd"):  # noqa: S104 - a string
+    """The inputs' hash the module records for the lab's vendor unit and TLS files."""
+    tls_files = (str(lab["ca"]), str(lab["cert"]), str(lab["key"]))
+    return inputs_hash(mode, address, port, *tls_files, str(lab["vendor"]), VENDOR_EXEC, held)
+
+
 def header(lab, mode="tls", address="0.0.0.0", port=2376):  # noqa: S104 - an address string
-    inputs = inputs_hash(
-        mode,
-        address,
-        port,
-        str(lab["ca"]),
-        str(lab["cert"]),
-        str(lab["key"]),
-        str(lab["vendor"]),
-        VENDOR_EXEC,
-    )
+    inputs = lab_inputs(lab, mode, address, port)
     return (
         "# Managed by Ansible (docker_daemon_listener): manual changes will be lost.\n"
         f"# Adds a TCP listener to the command line of the vendor unit {lab['vendor']}.\n"
@@ -642,20 +639,6 @@ def test_dropin_carries_the_hash_of_its_inputs():
 # dockerd through the vendor unit's -H fd://.
 
 
-def systemd_inputs(lab, mode="tls", address="0.0.0.0", port=2376):  # noqa: S104 - an address string
-    return inputs_hash(
-        mode,
-        address,
-        port,
-        str(lab["ca"]),
-        str(lab["cert"]),
-        str(lab["key"]),
-        str(lab["vendor"]),
-        VENDOR_EXEC,
-        "systemd",
-    )
-
-
 def socket_path(lab):
     return lab["systemd"] / "dockerlab-listener.socket"
 
@@ -663,7 +646,7 @@ def socket_path(lab):
 @pytest.mark.parametrize("held_by", ["auto", "systemd"])
 def test_systemd_holds_the_listener_in_a_socket_unit_of_its_own(run, lab, held_by):
     result = run(mode="tls", held_by=held_by)
-    inputs = systemd_inputs(lab)
+    inputs = lab_inputs(lab, held="systemd")
     assert result["held_by"] == "systemd"
     assert result["socket_path"] == str(socket_path(lab))
     assert socket_path(lab).read_text() == (
