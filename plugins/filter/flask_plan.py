@@ -141,7 +141,7 @@ from collections.abc import Mapping
 
 from ansible.module_utils.common.text.formatters import human_to_bytes
 from ansible_collections.dockerlab.docker.plugins.module_utils._host_read import FACT, RESTARTED_FACT, covers
-from ansible_collections.dockerlab.docker.plugins.module_utils._listener import overlaps
+from ansible_collections.dockerlab.docker.plugins.module_utils._listener import WILDCARDS, overlaps
 from ansible_collections.dockerlab.docker.plugins.module_utils._proc import describe
 from ansible_collections.dockerlab.docker.plugins.plugin_utils._values import truthy, whole_number
 
@@ -232,7 +232,7 @@ def _ours(item, addresses):
     if item.get("process") not in ("docker-proxy", "dockerd"):
         return False
     address = item.get("address", "")
-    return address in addresses or (address == "::" and "0.0.0.0" in addresses)  # noqa: S104 - compared
+    return address in addresses or (address == "::" and WILDCARDS[0] in addresses)
 
 
 def host_errors(facts, image, name, bind_address, host_port):

@@ -120,6 +120,10 @@ def split_uri(uri):
     return _VERSION.sub("", unquote(parts.path)) or "/", parse_qs(parts.query)
 
 
+# What request_body gives for a body that is there but no JSON.
+_NOT_JSON = object()
+
+
 def request_body(request):
     """The request's JSON body (dockerd sends it base64-encoded, and only
     when it is JSON and small enough), or None when there is none."""
@@ -130,9 +134,6 @@ def request_body(request):
         return json.loads(base64.b64decode(raw).decode("utf-8"))
     except (ValueError, UnicodeDecodeError, TypeError):
         return _NOT_JSON
-
-
-_NOT_JSON = object()
 
 
 def capability(name):

@@ -30,12 +30,18 @@ import threading
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import quote
 
+from ansible_collections.dockerlab.docker.plugins.module_utils._api import (
+    DEFAULT_SOCKET,
+    UnixHTTPConnection,
+    request,
+)
 from ansible_collections.dockerlab.docker.plugins.module_utils._authz import (
     created_id,
     decide,
     deny,
     split_uri,
 )
+from ansible_collections.dockerlab.docker.plugins.module_utils._files import write_atomic
 
 CONTENT_TYPE = "application/vnd.docker.plugins.v1.2+json"
 # systemd passes sockets from file descriptor 3 on (sd_listen_fds(3)).
@@ -98,44 +104,22 @@ class Owners:
         with self.lock:
             data = self.load()
             data[kind][id_] = user
-            directory = os.path.dirname(self.path) or "."
-            os.makedirs(directory, mode=0o700, exist_ok=True)
-            tmp = f"{self.path}.tmp"
-            with open(tmp, "w", encoding="utf-8") as handle:
-                json.dump(data, handle, sort_keys=True)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
+            os.makedirs(os.path.dirname(self.path) or ".", mode=0o700, exist_ok=True)
+            write_atomic(self.path, json.dumps(data, sort_keys=True), 0o600)
 
 
-class _UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path, timeout=5):
-        super().__init__("localhost", timeout=timeout)
-        self.socket_path = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self.socket_path)
-
-
-def docker_resolver(socket_path):
+def docker_resolver(socket_path=DEFAULT_SOCKET):
     """resolve(ref): the full id of container ``ref`` (id, id prefix or
     name) as dockerd resolves it, or None."""
 
     def resolve(ref):
-        conn = _UnixHTTPConnection(socket_path)
         try:
-            conn.request("GET", f"/containers/{quote(ref, safe='')}/json")
-            response = conn.getresponse()
-            body = response.read()
-            if response.status != 200:
-                return None
-            return json.loads(body).get("Id")
-        except (OSError, ValueError, http.client.HTTPException, AttributeError):
+            status, body = request(
+                UnixHTTPConnection(socket_path, timeout=5), "GET", f"/containers/{quote(ref, safe='')}/json"
+            )
+        except (OSError, http.client.HTTPException):
             return None
-        finally:
-            conn.close()
+        return body.get("Id") if status == 200 and isinstance(body, dict) else None
 
     return resolve
 
@@ -241,7 +225,7 @@ def systemd_socket():
     return socket.socket(fileno=SD_LISTEN_FDS_START)
 
 
-def serve(socket_path, policy_path, owners_path, docker_socket="/run/docker.sock"):
+def serve(socket_path, policy_path, owners_path, docker_socket=DEFAULT_SOCKET):
     """Answer dockerd on the socket systemd passed, else on ``socket_path``."""
     Handler.plugin = Plugin(policy_path, owners_path, docker_resolver(docker_socket))
     sock = systemd_socket()

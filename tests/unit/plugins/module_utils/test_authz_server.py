@@ -2,14 +2,13 @@
 socket, spoken to as dockerd speaks to it (moby's plugin protocol)."""
 
 import base64
-import http.client
 import json
 import os
-import socket
 import threading
 
 import pytest
 from ansible_collections.dockerlab.docker.plugins.module_utils import _authz_server
+from ansible_collections.dockerlab.docker.plugins.module_utils._api import UnixHTTPConnection
 from ansible_collections.dockerlab.docker.plugins.module_utils._authz_server import (
     Handler,
     Plugin,
@@ -17,16 +16,6 @@ from ansible_collections.dockerlab.docker.plugins.module_utils._authz_server imp
 )
 
 APP_ID = "4f1d2c3b5a69" + "0" * 52
-
-
-class UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path):
-        super().__init__("localhost", timeout=5)
-        self.socket_path = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(self.socket_path)
 
 
 @pytest.fixture
@@ -45,7 +34,7 @@ def plugin(short_tmp, tmp_path):
     thread.start()
 
     def ask(endpoint, body):
-        conn = UnixConnection(path)
+        conn = UnixHTTPConnection(path, timeout=5)
         try:
             conn.request("POST", endpoint, json.dumps(body), {"Content-Type": _authz_server.CONTENT_TYPE})
             response = conn.getresponse()
@@ -143,3 +132,13 @@ def test_without_a_readable_policy_only_root_on_the_unix_socket_is_allowed(plugi
 def test_a_request_it_cannot_read_is_refused(plugin):
     ask = plugin[0]
     assert ask("/AuthZPlugin.AuthZReq", ["not", "an", "object"])["Allow"] is False
+
+
+def test_a_container_is_resolved_through_the_engine_api(unix_ping_server, short_tmp):
+    # A stand-in dockerd on a Unix socket answers GET /containers/REF/json for a name.
+    path = short_tmp / "docker.sock"
+    unix_ping_server(path, documents=lambda: {"/containers/app/json": {"Id": APP_ID, "Name": "/app"}})
+    resolve = _authz_server.docker_resolver(str(path))
+    assert resolve("app") == APP_ID
+    assert resolve("bobs-app") is None  # 404
+    assert _authz_server.docker_resolver(str(short_tmp / "no-daemon.sock"))("app") is None
