@@ -5,7 +5,8 @@ Requests every URL in a thread of its own (a request that waits delays no
 other URL), --interval apart, each with --timeout, until --stop-file
 appears or --max-requests requests per URL were made, then writes a
 JSON summary per URL: requests sent, failed, refused (the connection itself
-refused: nobody listening), the longest gap between two successful answers,
+refused: nobody listening), cut (connected, then closed before an answer:
+the server went away while answering), the longest gap between two successful answers,
 and with --timeline every request as [seconds since start, answer time in
 seconds, ok]. Standard library only (a lab host has nothing else).
 
@@ -47,25 +48,41 @@ def opener(args):
     return urllib.request.build_opener(urllib.request.HTTPSHandler(context=context))
 
 
+# The connection was made, and closed before an answer: the server that
+# held it went away while answering (dockerd closes the connections it
+# serves when it exits).
+CUT = (
+    http.client.RemoteDisconnected,
+    http.client.IncompleteRead,
+    ConnectionResetError,
+    BrokenPipeError,
+    ssl.SSLEOFError,
+    ssl.SSLZeroReturnError,
+)
+
+
 def check(url, timeout, tls_opener):
-    """(ok, refused): whether the URL answered 200, and whether the
-    connection was refused outright."""
+    """(ok, refused, cut): whether the URL answered 200, whether the
+    connection was refused outright, and whether it was cut before an
+    answer."""
     try:
         if url.startswith("unix://"):
             conn = UnixConnection(url[len("unix://") :], timeout)
             try:
                 conn.request("GET", "/_ping")
-                return conn.getresponse().status == 200, False
+                return conn.getresponse().status == 200, False, False
             finally:
                 conn.close()
         with tls_opener.open(url, timeout=timeout) as response:
-            return response.status == 200, False
+            return response.status == 200, False, False
     except ConnectionRefusedError:
-        return False, True
+        return False, True, False
+    except CUT:
+        return False, False, True
     except urllib.error.URLError as exc:
-        return False, isinstance(exc.reason, ConnectionRefusedError)
+        return False, isinstance(exc.reason, ConnectionRefusedError), isinstance(exc.reason, CUT)
     except (OSError, ValueError, http.client.HTTPException):
-        return False, False
+        return False, False, False
 
 
 def main():
@@ -82,10 +99,8 @@ def main():
     parser.add_argument("--timeline", action="store_true", help="record every request")
     args = parser.parse_args()
     tls_opener = opener(args)
-    state = {
-        url: {"url": url, "sent": 0, "failed": 0, "refused": 0, "last_ok": None, "longest_gap_s": 0.0}
-        for url in args.urls
-    }
+    counts = {"sent": 0, "failed": 0, "refused": 0, "cut": 0, "last_ok": None, "longest_gap_s": 0.0}
+    state = {url: {"url": url, **counts} for url in args.urls}
     timeline = {url: [] for url in args.urls}
     start = time.monotonic()
 
@@ -97,7 +112,7 @@ def main():
             if os.path.exists(args.stop_file):
                 break
             now = time.monotonic()
-            ok, refused = check(url, args.timeout, tls_opener)
+            ok, refused, cut = check(url, args.timeout, tls_opener)
             item["sent"] += 1
             if args.timeline:
                 timeline[url].append([round(now - start, 4), round(time.monotonic() - now, 4), ok])
@@ -108,6 +123,7 @@ def main():
             else:
                 item["failed"] += 1
                 item["refused"] += refused
+                item["cut"] += cut
             time.sleep(args.interval)
 
     threads = [threading.Thread(target=probe, args=(url,), daemon=True) for url in args.urls]

@@ -305,8 +305,11 @@ TLS_PING = "https://127.0.0.1:2376/_ping"
 
 def test_tls_connections_wait_through_a_restart_instead_of_being_refused(host):
     # A bounded probe with root's client certificate, while dockerd restarts
-    # (a new PID): every ping is answered, none refused, and the Unix socket,
-    # which docker.socket holds, answers throughout too.
+    # (a new PID): no ping is refused, and the Unix socket, which
+    # docker.socket holds, answers throughout too. The one ping a URL may
+    # have in flight when the old dockerd exits is cut (dockerd closes the
+    # connections it serves as it exits, measured on 20.10): the probe
+    # counts it apart, and nothing else may fail.
     pid = main_pid(host)
     host.run("systemctl reset-failed docker.service")  # Debian's unit: 3 starts a minute
     start_probe(host, [TLS_PING, "unix:///run/docker.sock"], bundle="/root/.docker")
@@ -315,8 +318,9 @@ def test_tls_connections_wait_through_a_restart_instead_of_being_refused(host):
     tls, unix = stop_probe(host)
     assert restarted.rc == 0, restarted.stderr
     assert main_pid(host) != pid
-    assert (tls["refused"], tls["failed"]) == (0, 0), tls
-    assert (unix["refused"], unix["failed"]) == (0, 0), unix
+    for result in (tls, unix):
+        assert (result["refused"], result["failed"] - result["cut"]) == (0, 0), result
+        assert result["cut"] <= 1, result
     assert tls["sent"] > 50, tls
     # A client without a certificate is still refused on the socket systemd holds.
     assert host.run(f"curl -sS --max-time 5 --cacert {TLS}/ca.pem {TLS_PING}").rc != 0
@@ -336,7 +340,9 @@ def test_a_listener_dockerd_held_is_handed_to_systemd_without_a_refused_connecti
     result = run_playbook(host, CONVERGE)
     [tls] = stop_probe(host)
     assert result.returncode == 0, result.stdout[-3000:]
-    assert (tls["refused"], tls["failed"]) == (0, 0), tls
+    # As through any restart: none refused, at most the ping in flight cut.
+    assert (tls["refused"], tls["failed"] - tls["cut"]) == (0, 0), tls
+    assert tls["cut"] <= 1, tls
     assert host.file(SOCKET_UNIT).exists
     assert '"systemd",pid=1' in host.run("ss -Hltnp 'sport = :2376'").stdout
     assert "tcp://" not in host.file(DROPIN).content_string
