@@ -196,11 +196,11 @@ _value:
 
 
 from ansible_collections.dockerlab.docker.plugins.module_utils._daemon_json import apply, merge
+from ansible_collections.dockerlab.docker.plugins.module_utils._files import text_sha256 as sha256
 from ansible_collections.dockerlab.docker.plugins.module_utils._host_read import covers
 from ansible_collections.dockerlab.docker.plugins.module_utils._proxy import (
     proxy_environment,
     render,
-    sha256,
     value_error,
 )
 from ansible_collections.dockerlab.docker.plugins.plugin_utils._values import (

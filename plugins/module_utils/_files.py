@@ -16,6 +16,7 @@ keeps the version the daemon last ran with.
 
 import base64
 import grp
+import hashlib
 import json
 import os
 import pwd
@@ -23,6 +24,12 @@ import tempfile
 
 DEFAULT_STASH_DIR = "/var/lib/dockerlab/rollback"
 _MANIFEST = "pending.json"
+
+
+def text_sha256(text):
+    """The sha256 of ``text`` as docker_host_facts reports a file's (hex), or
+    None for no text (no file)."""
+    return None if text is None else hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def read_text(path):

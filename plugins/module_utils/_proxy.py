@@ -10,7 +10,6 @@ docker_host_facts reads) with the same function, on the controller.
 Standard library only (this runs on the managed host too).
 """
 
-import hashlib
 import re
 
 from ansible_collections.dockerlab.docker.plugins.module_utils._systemd import SYSTEMD_DIR
@@ -68,12 +67,6 @@ def render(environment):
         return None
     lines = "".join(f"Environment={quote(name, environment[name])}\n" for name in sorted(environment))
     return f"{HEADER}[Service]\n{lines}"
-
-
-def sha256(text):
-    """The sha256 of ``text`` as docker_host_facts reports a file's (hex), or
-    None for no text (no file)."""
-    return None if text is None else hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def proxy_environment(http_proxy, https_proxy, no_proxy):

@@ -120,13 +120,13 @@ from ansible_collections.dockerlab.docker.plugins.module_utils._files import (
     read_text,
     replace_unit_file,
     text_diff,
+    text_sha256,
 )
 from ansible_collections.dockerlab.docker.plugins.module_utils._proxy import (
     DROPIN_NAME,
     UNIT,
     name_error,
     render,
-    sha256,
     value_error,
 )
 from ansible_collections.dockerlab.docker.plugins.module_utils._systemd import SYSTEMD_DIR
@@ -182,7 +182,7 @@ class DaemonEnvironment:
             changed=changed,
             daemon_reload_needed=changed,
             environment=dict(environment),
-            sha256=sha256(after) or "",
+            sha256=text_sha256(after) or "",
         )
         if self.module._diff:
             self.result["diff"] = text_diff(self.path, before, after)

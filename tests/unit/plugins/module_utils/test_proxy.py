@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from ansible_collections.dockerlab.docker.plugins.module_utils._files import text_sha256 as sha256
 from ansible_collections.dockerlab.docker.plugins.module_utils._proxy import (
     DROPIN_NAME,
     DROPIN_PATH,
@@ -21,7 +22,6 @@ from ansible_collections.dockerlab.docker.plugins.module_utils._proxy import (
     proxy_environment,
     quote,
     render,
-    sha256,
     value_error,
 )
 
