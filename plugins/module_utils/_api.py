@@ -84,3 +84,28 @@ def ping_tls(host, port, ca_path, cert_path, key_path, timeout=5):
     except (OSError, ssl.SSLError) as exc:
         return False, f"cannot load the client TLS files: {exc}"
     return ping(conn)
+
+
+def plugin_socket(name, directory="/run/docker/plugins"):
+    """Where dockerd looks for a plugin's Unix socket (moby's pkg/plugins discovery)."""
+    return f"{directory}/{name}.sock"
+
+
+def authz_plugin_answers(socket_path, timeout=5):
+    """(True, "") when an authorization plugin answers dockerd's
+    ``POST /Plugin.Activate`` on ``socket_path`` with ``authz`` among what it
+    implements, else (False, why)."""
+    try:
+        # As dockerd asks: no body.
+        status, body = request(UnixHTTPConnection(socket_path, timeout=timeout), "POST", "/Plugin.Activate")
+    except (OSError, http.client.HTTPException) as exc:
+        return False, f"{socket_path}: {exc or type(exc).__name__}"
+    if isinstance(body, str):
+        # Plugins answer with their own media type, which request() leaves as text.
+        try:
+            body = json.loads(body)
+        except ValueError:
+            body = None
+    if status != 200 or not isinstance(body, dict) or "authz" not in (body.get("Implements") or []):
+        return False, f"{socket_path} answered {status}, not an authorization plugin's activation"
+    return True, ""

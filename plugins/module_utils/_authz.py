@@ -267,6 +267,11 @@ def decide(request, restricted, revoked=(), owns_container=None, owns_exec=None)
     ``owns_container(ref)`` and ``owns_exec(id)``: whether the request's user
     owns that container (by id or name) or exec."""
     user = str(request.get("User") or "")
+    if not request.get("RequestMethod") or not request.get("RequestUri"):
+        # dockerd retries a plugin call that failed in flight (the plugin
+        # killed mid-answer) with the body already read: an empty request,
+        # whose user is unknown. Whoever asked, it is refused.
+        return deny("unreadable", "the request names no method or URI; dockerd sent it without its body")
     if user and user in revoked:
         return deny("revoked", f"the certificate of {user} is no longer allowed")
     if not user or user not in restricted:

@@ -21,9 +21,12 @@ is always open to root, and nobody with a certificate gets more than the
 policy would give.
 """
 
+import argparse
+import fcntl
 import http.client
 import json
 import os
+import signal
 import socket
 import socketserver
 import threading
@@ -41,6 +44,7 @@ from ansible_collections.dockerlab.docker.plugins.module_utils._authz import (
     deny,
     split_uri,
 )
+from ansible_collections.dockerlab.docker.plugins.module_utils._authz_config import PLUGIN_SOCKET, read_policy
 from ansible_collections.dockerlab.docker.plugins.module_utils._files import write_atomic
 
 CONTENT_TYPE = "application/vnd.docker.plugins.v1.2+json"
@@ -68,13 +72,14 @@ class Policy:
             if stamp != self.stamp:
                 try:
                     with open(self.path, encoding="utf-8") as handle:
-                        data = json.load(handle)
-                    self.value = {
-                        "restricted": frozenset(str(u) for u in data.get("restricted") or []),
-                        "revoked": frozenset(str(u) for u in data.get("revoked") or []),
-                    }
-                except (OSError, ValueError, AttributeError):
-                    self.value = None
+                        policy = read_policy(handle.read())
+                except (OSError, UnicodeDecodeError):
+                    policy = None
+                self.value = (
+                    None
+                    if policy is None
+                    else {"restricted": frozenset(policy[0]), "revoked": frozenset(policy[1])}
+                )
                 self.stamp = stamp
             return self.value
 
@@ -101,10 +106,12 @@ class Owners:
         return self.load()[kind].get(id_)
 
     def record(self, kind, id_, user):
-        with self.lock:
+        os.makedirs(os.path.dirname(self.path) or ".", mode=0o700, exist_ok=True)
+        # Threads of this process, and the other worker processes.
+        with self.lock, open(self.path + ".lock", "a", encoding="utf-8") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
             data = self.load()
             data[kind][id_] = user
-            os.makedirs(os.path.dirname(self.path) or ".", mode=0o700, exist_ok=True)
             write_atomic(self.path, json.dumps(data, sort_keys=True), 0o600)
 
 
@@ -175,19 +182,13 @@ class Handler(BaseHTTPRequestHandler):
     plugin = None
 
     def do_POST(self):
-        length = int(self.headers.get("Content-Length") or 0)
-        try:
-            request = json.loads(self.rfile.read(length) or b"{}")
-        except ValueError:
-            request = None
         if self.path == "/Plugin.Activate":
+            # Read what was sent (dockerd sends nothing): an answer before the
+            # body is read makes the client's send fail.
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
             answer = {"Implements": ["authz"]}
-        elif not isinstance(request, dict):
-            answer = deny("unreadable", "the plugin could not read dockerd's request").answer()
-        elif self.path == "/AuthZPlugin.AuthZReq":
-            answer = self.plugin.authz_request(request)
-        elif self.path == "/AuthZPlugin.AuthZRes":
-            answer = self.plugin.authz_response(request)
+        elif self.path in ("/AuthZPlugin.AuthZReq", "/AuthZPlugin.AuthZRes"):
+            answer = self.judge()
         else:
             self.send_error(404)
             return
@@ -198,12 +199,32 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def judge(self):
+        """The answer to an AuthZReq or AuthZRes. Whatever goes wrong, an
+        answer: a connection closed without one makes dockerd send the call
+        again without its body."""
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+            request = json.loads(self.rfile.read(length) or b"{}")
+            if not isinstance(request, dict):
+                raise ValueError("not a JSON object")
+            if self.path == "/AuthZPlugin.AuthZReq":
+                return self.plugin.authz_request(request)
+            return self.plugin.authz_response(request)
+        except Exception as exc:
+            return deny(
+                "unreadable", f"the plugin could not read dockerd's request ({type(exc).__name__})"
+            ).answer()
+
     def log_message(self, *_args):
         pass
 
 
 class UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    daemon_threads = True
+    # server_close() waits for the answers under way: a call cut off makes
+    # dockerd send it again without its body.
+    daemon_threads = False
+    block_on_close = True
 
     def __init__(self, address, handler, sock=None):
         if sock is None:
@@ -225,11 +246,78 @@ def systemd_socket():
     return socket.socket(fileno=SD_LISTEN_FDS_START)
 
 
-def serve(socket_path, policy_path, owners_path, docker_socket=DEFAULT_SOCKET):
-    """Answer dockerd on the socket systemd passed, else on ``socket_path``."""
+def _work(sock, parent_gone):
+    """A worker: answer calls accepted on the shared listening socket until
+    the main process goes (``parent_gone``, a pipe, reads EOF) or SIGTERM
+    comes; then take no new call, answer those taken, and exit."""
+    server = UnixServer(None, Handler, sock)
+
+    def stop(*_args):
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    threading.Thread(target=lambda: (os.read(parent_gone, 1), stop()), daemon=True).start()
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        server.server_close()
+    os._exit(0)
+
+
+def serve(socket_path, policy_path, owners_path, docker_socket=DEFAULT_SOCKET, workers=2):
+    """Answer dockerd on the socket systemd passed, else on ``socket_path``.
+
+    The main process only forks ``workers`` worker processes, which accept
+    on the listening socket themselves, and starts a new one when one dies.
+    A SIGKILL of the main process (systemd's MainPID) cuts no call: the
+    workers answer what they accepted, see the main process gone, and exit,
+    while systemd starts the plugin again on the same socket (its unit's
+    KillMode=process leaves them that time). SIGTERM ends the workers the
+    same way, then the main process."""
     Handler.plugin = Plugin(policy_path, owners_path, docker_resolver(docker_socket))
     sock = systemd_socket()
-    if sock is None and os.path.exists(socket_path):
-        os.unlink(socket_path)
-    with UnixServer(socket_path, Handler, sock) as server:
-        server.serve_forever()
+    if sock is None:
+        if os.path.exists(socket_path):
+            os.unlink(socket_path)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(socket_path)
+        sock.listen(128)
+    # Workers poll and accept without blocking: a call another worker took
+    # must not leave one waiting in accept() when it is told to stop.
+    sock.setblocking(False)
+    parent_gone, alive = os.pipe()
+    stopping = []
+
+    def fork():
+        pid = os.fork()
+        if pid == 0:
+            os.close(alive)
+            _work(sock, parent_gone)
+        return pid
+
+    def stop(*_args):
+        if not stopping:
+            stopping.append(True)
+            os.close(alive)
+
+    children = {fork() for _ in range(workers)}
+    signal.signal(signal.SIGTERM, stop)
+    while children:
+        try:
+            pid, _status = os.wait()
+        except ChildProcessError:
+            break
+        children.discard(pid)
+        if not stopping:
+            children.add(fork())
+
+
+def main(argv=None):
+    """The plugin's command line (the program systemd runs)."""
+    parser = argparse.ArgumentParser(description="dockerlab's authorization plugin for dockerd")
+    parser.add_argument("--socket", default=PLUGIN_SOCKET)
+    parser.add_argument("--policy", required=True)
+    parser.add_argument("--owners", required=True)
+    parser.add_argument("--docker-socket", default=DEFAULT_SOCKET)
+    args = parser.parse_args(argv)
+    serve(args.socket, args.policy, args.owners, args.docker_socket)

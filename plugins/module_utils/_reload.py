@@ -19,11 +19,14 @@ import re
 
 # Applied on SIGHUP by every Docker version this collection supports (20.10,
 # 26.1, 28.5): Daemon.Reload with reloadPlatform (daemon/reload.go,
-# reload_unix.go). Not authorization-plugins, though reloadConfig applies it:
-# dockerd exits when a plugin it reloads does not answer, and GET /info keeps
-# showing the plugins it started with, so there is nothing to verify it by.
+# reload_unix.go), and authorization-plugins, which the reload of
+# cmd/dockerd applies (a plugin it names must answer first: dockerd exits
+# when it does not; docker_daemon_restart checks that before either). GET
+# /info keeps showing the plugins dockerd started with, so the journal's
+# "Reloaded configuration" is what says it was taken.
 _RELOADABLE = frozenset(
     {
+        "authorization-plugins",
         "debug",
         "default-cgroupns-mode",
         "default-ipc-mode",

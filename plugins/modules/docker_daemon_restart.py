@@ -30,9 +30,14 @@ description:
     TLS file the daemon loads at start (its C(--tlscacert), C(--tlscert),
     C(--tlskey), or daemon.json's) written after its main process started,
     whoever wrote it.
-  - A change to C(authorization-plugins) restarts as well, because dockerd
-    exits when it reloads a plugin that does not answer, and C(GET /info) goes
-    on showing the plugins it started with.
+  - C(authorization-plugins) is reloaded too (checked by the journal's
+    C(Reloaded configuration), since C(GET /info) goes on showing the plugins
+    dockerd started with). dockerd exits when a plugin it is told to use does
+    not answer, at a reload as at a start. Before either, every plugin
+    daemon.json names must answer C(/Plugin.Activate) on its socket in
+    C(/run/docker/plugins) (or have a spec file in C(/etc/docker/plugins) or
+    C(/usr/lib/docker/plugins)). Where one does not, the module rolls back
+    the stash and fails, naming the plugin, without reloading or restarting.
   - After a reload it checks that the daemon took the new values, within 10
     seconds. C(GET /info) must show them (mirrors, insecure registries, debug,
     labels, live-restore, runtimes, default runtime), dockerd must have logged
@@ -325,6 +330,7 @@ from ansible_collections.dockerlab.docker.plugins.module_utils._api import (
     ping_unix,
     request,
 )
+from ansible_collections.dockerlab.docker.plugins.module_utils._authz_config import silent_plugins
 from ansible_collections.dockerlab.docker.plugins.module_utils._daemon_json import DEFAULT_PATH, parse
 from ansible_collections.dockerlab.docker.plugins.module_utils._files import (
     DEFAULT_STASH_DIR,
@@ -840,6 +846,40 @@ class Restarter:
         self.result.update(rolled_back=True, restored_files=restored)
         return restored
 
+    def refuse_silent_plugins(self, pending):
+        """Fail before dockerd is reloaded or restarted when daemon.json
+        names an authorization plugin that does not answer (dockerd would
+        exit), rolling back the stash's files first."""
+        try:
+            config = self.settings(read_text(self.params["daemon_json"])) or {}
+        except (OSError, UnicodeDecodeError):
+            return
+        silent = silent_plugins(config.get("authorization-plugins"))
+        if silent:
+            # Once more a second later: a plugin that was restarting.
+            time.sleep(1)
+            silent = silent_plugins(config.get("authorization-plugins"))
+        if not silent:
+            return
+        why = "; ".join(silent)
+        restored = []
+        if pending and not self.module.check_mode:
+            restored = self.roll_back(f"an authorization plugin does not answer ({why})", why)
+            self.stash.clear()
+        back = (
+            f"the previous files were put back ({', '.join(restored)})"
+            if restored
+            else "there was no earlier configuration to put back: fix the plugin or daemon.json"
+        )
+        self.module.fail_json(
+            msg=(
+                f"{self.params['daemon_json']} names an authorization plugin that does not answer ({why}): "
+                f"dockerd would exit. Nothing was reloaded or restarted; {back}."
+            ),
+            daemon_error=why,
+            **self.result,
+        )
+
     def reload(self, decision, config, pending):
         """Apply a reloadable change without a restart. Returns True when the
         daemon took it; False when it must be restarted instead. A change
@@ -892,6 +932,7 @@ class Restarter:
             decision, config = self.decide(pending)
         self.result.update(changed=True, applied=decision["action"], reason=decision["reason"])
         self.result["changed_keys"] = decision["keys"]
+        self.refuse_silent_plugins(pending)
         if decision["action"] == "reload":
             if self.module.check_mode:
                 self.result["reloaded"] = True

@@ -46,6 +46,20 @@ description:
     socket units that hand the service a socket (C(Sockets=), such as the
     TCP listener's), their drop-ins, /etc/docker, daemon.json and the
     daemon's socket."
+  - "Authorization (CIS 2.12): the plugins dockerd is told to use, from the
+    running daemon's command line and the systemd unit with its drop-ins
+    (C(--authorization-plugin)) and from daemon.json
+    (C(authorization-plugins)). None is a finding; so is one whose socket in
+    /run/docker/plugins does not answer C(/Plugin.Activate), or that has
+    neither a socket nor a spec file in /etc/docker/plugins or
+    /usr/lib/docker/plugins, since dockerd then fails every API call."
+  - "dockerlab's own plugin (C(dockerlab-authz)) and its policy
+    (/etc/dockerlab/authz/policy.json) are reported as they are on the host
+    (enabled or not, answering or not, the restricted and the revoked
+    users), with a finding for each revoked user of this host whose client
+    certificate (C(~/.docker/cert.pem)) is still valid. Its end is read with
+    C(openssl x509 -enddate) where openssl is installed; without openssl, or
+    where openssl cannot read it, a certificate present counts as valid."
   - Talks to the Engine API over the Unix socket with the Python standard
     library only; never changes anything.
 version_added: "1.0.0"
@@ -81,6 +95,8 @@ attributes:
 notes:
   - "Run it as root: the daemon's socket, its command line and the TLS key are
     readable by root only."
+  - "Asking a plugin's socket whether it answers starts the plugin where
+    systemd starts it on demand (as dockerd's first call would)."
 """
 
 EXAMPLES = r"""
@@ -149,18 +165,88 @@ daemon:
     api_version: "1.41"
     listeners: [{"url": "tcp://0.0.0.0:2376", "source": "running", "tlsverify": true}]
     containers: 2
+authorization:
+  description: dockerd's authorization plugins and dockerlab's policy.
+  returned: always
+  type: dict
+  contains:
+    plugins:
+      description:
+        - The authorization plugins dockerd is told to use, each once, in
+          order; those of its command lines (C(--authorization-plugin)) first,
+          then daemon.json's C(authorization-plugins). Empty fails CIS 2.12.
+      type: list
+      elements: str
+      sample: [dockerlab-authz]
+    dockerlab_policy:
+      description: dockerlab's plugin (C(dockerlab-authz)) and its policy file.
+      type: dict
+      contains:
+        enabled:
+          description: Whether C(dockerlab-authz) is among RV(authorization.plugins).
+          type: bool
+          sample: true
+        answers:
+          description:
+            - Whether the plugin answers C(/Plugin.Activate) on its socket,
+              /run/docker/plugins/dockerlab-authz.sock (also when it is not enabled).
+          type: bool
+          sample: true
+        restricted:
+          description: The users the policy restricts (empty when it is not readable).
+          type: list
+          elements: str
+          sample: [alice]
+        revoked:
+          description:
+            - The users the policy refuses although their certificates may
+              still be valid (empty when it is not readable).
+          type: list
+          elements: str
+          sample: [carol]
+        policy_file:
+          description: The policy file read.
+          type: str
+          sample: /etc/dockerlab/authz/policy.json
+        readable:
+          description: Whether the policy file exists and holds a policy.
+          type: bool
+          sample: true
+  sample:
+    plugins: [dockerlab-authz]
+    dockerlab_policy:
+      enabled: true
+      answers: true
+      restricted: [alice]
+      revoked: [carol]
+      policy_file: /etc/dockerlab/authz/policy.json
+      readable: true
 """
 
+import functools
 import grp
 import os
 import pwd
+import ssl
 import stat
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dockerlab.docker.plugins.module_utils._api import (
     DEFAULT_SOCKET,
     UnixHTTPConnection,
+    authz_plugin_answers,
+    plugin_socket,
     request,
+)
+from ansible_collections.dockerlab.docker.plugins.module_utils._authz_config import (
+    PLUGIN_NAME,
+    PLUGIN_SPEC_DIRS,
+    PLUGINS_DIR,
+    POLICY_FILE,
+    configured_plugins,
+    plugin_silence,
+    read_policy,
 )
 from ansible_collections.dockerlab.docker.plugins.module_utils._daemon_json import DEFAULT_PATH, parse
 from ansible_collections.dockerlab.docker.plugins.module_utils._files import owner_names, read_text
@@ -619,6 +705,99 @@ def settings_findings(config, info):
     return found
 
 
+# --- authorization ------------------------------------------------------------
+
+
+def authorization_findings(plugins, silence):
+    """Findings for the authorization plugins dockerd is told to use
+    (``plugins``), with ``silence`` {name: why} for those that would not
+    answer it (an empty why for those that would)."""
+    found = []
+    if not plugins:
+        found.append(
+            finding(
+                "daemon-no-authorization",
+                "low",
+                "No authorization plugin for Docker client commands",
+                "daemon",
+                'dockerd has no --authorization-plugin and daemon.json "authorization-plugins" is empty: '
+                "whoever reaches the daemon may do everything",
+                "Enable dockerlab's authorization plugin (docker_access_authz: true, with "
+                "docker_access_tcp: tls) and name the users it restricts (docker_access_restricted_users).",
+                "2.12",
+            )
+        )
+    for name in plugins:
+        if not silence.get(name):
+            continue
+        if name == PLUGIN_NAME:
+            remediation = (
+                f"Start it (systemctl start {PLUGIN_NAME}.socket) or install it again with the "
+                "docker_access role (docker_access_authz: true)."
+            )
+        else:
+            remediation = "Start the plugin, or stop naming it (authorization-plugins or the flag)."
+        found.append(
+            finding(
+                "daemon-authorization-plugin-silent",
+                "high",
+                f"Authorization plugin {name} does not answer",
+                "daemon",
+                f"{silence[name]}: dockerd fails every API call while a plugin it uses does not answer, "
+                "and does not start or reload with it",
+                remediation,
+            )
+        )
+    return found
+
+
+def certificate_end(text):
+    """The end of a certificate's validity in seconds since the epoch, from
+    ``openssl x509 -noout -enddate`` output (``notAfter=Jan  1 00:00:00 2030
+    GMT``), or None when the text is not that."""
+    key, _sep, value = text.strip().partition("=")
+    if key != "notAfter":
+        return None
+    try:
+        return ssl.cert_time_to_seconds(value)
+    except ValueError:
+        return None
+
+
+def revoked_bundle_finding(user, path, not_after, now, enforced):
+    """The finding for revoked ``user``'s client certificate at ``path``, or
+    None when it has expired. ``not_after``: the end of its validity in
+    seconds since the epoch, or why it is not known (a str); ``enforced``:
+    whether dockerd uses dockerlab's plugin, which refuses the user."""
+    if isinstance(not_after, str):
+        valid = f"present, its expiry unknown ({not_after})"
+    elif not_after <= now:
+        return None
+    else:
+        valid = f"valid until {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(not_after))}"
+    if enforced:
+        refused = f"dockerd accepts it and only {PLUGIN_NAME} refuses the user"
+    else:
+        refused = f"dockerd does not use {PLUGIN_NAME}, so nothing refuses it"
+    return finding(
+        "revoked-bundle-present",
+        "medium",
+        f"Revoked user {user} still has a valid client certificate",
+        path,
+        f"{user} is revoked in the authorization policy, but {path} is {valid}; {refused}",
+        f"Delete {user}'s client bundle in {os.path.dirname(path)} and keep {user} revoked until the "
+        "certificate expires: dockerd checks no revocation list.",
+    )
+
+
+def user_home(name):
+    """The home directory of user ``name``, or None when there is no such user."""
+    try:
+        return pwd.getpwnam(str(name)).pw_dir
+    except (KeyError, ValueError):
+        return None
+
+
 # --- files --------------------------------------------------------------------
 
 
@@ -690,6 +869,7 @@ class Auditor:
         self.params = module.params
         self.findings = []
         self.daemon = {"reachable": False, "version": "", "api_version": "", "listeners": [], "containers": 0}
+        self.authz = {}
 
     def api(self, path):
         status, body = request(UnixHTTPConnection(self.params["socket"], timeout=10), "GET", path)
@@ -700,8 +880,10 @@ class Auditor:
     def run(self):
         config = self.daemon_json()
         info = self.engine(config)
-        self.listeners(config)
+        running, unit = self.running_argv(), self.unit_argv()
+        self.listeners(config, running, unit)
         self.findings += settings_findings(config, info)
+        self.authorization(config, [running, unit])
         self.tls_files(config)
         self.group_members()
         self.files()
@@ -716,6 +898,7 @@ class Auditor:
             "counts": counts,
             "max_severity": "none" if worst is None else SEVERITIES[worst],
             "daemon": self.daemon,
+            "authorization": self.authz,
         }
 
     def daemon_json(self):
@@ -805,12 +988,12 @@ class Auditor:
             self.daemon["unit_file"] = path
         return effective_exec_start(self.params["unit"], read_text)
 
-    def listeners(self, config):
+    def listeners(self, config, running, unit):
+        """The TCP listeners of the running dockerd's command line
+        (``running``), the unit's (``unit``), its sockets and daemon.json."""
         sources = []
-        running = self.running_argv()
         if running:
             sources.append(("the running dockerd", running))
-        unit = self.unit_argv()
         if unit:
             sources.append((f"{self.params['unit']} and its drop-ins", unit))
         found = [item for source, argv in sources for item in command_listeners(argv, config, source)]
@@ -839,6 +1022,52 @@ class Auditor:
         for key in ("tlscacert", "tlscert", "tlskey"):
             if config.get(key):
                 self._tls_paths.setdefault(key, config[key])
+
+    def authorization(self, config, argvs):
+        """The authorization plugins of the dockerd command lines in
+        ``argvs`` and daemon.json (CIS 2.12), whether they answer,
+        dockerlab's policy, and the revoked users' certificates still valid."""
+        plugins = configured_plugins(argvs, config)
+        answers = functools.cache(authz_plugin_answers)
+        silence = {name: plugin_silence(name, PLUGINS_DIR, PLUGIN_SPEC_DIRS, answers) for name in plugins}
+        self.findings += authorization_findings(plugins, silence)
+        sock = plugin_socket(PLUGIN_NAME, PLUGINS_DIR)
+        policy = {
+            "enabled": PLUGIN_NAME in plugins,
+            "answers": os.path.exists(sock) and answers(sock)[0],
+            "restricted": [],
+            "revoked": [],
+            "policy_file": POLICY_FILE,
+            "readable": False,
+        }
+        try:
+            read = read_policy(read_text(POLICY_FILE))
+        except (OSError, UnicodeDecodeError):
+            read = None
+        if read is not None:
+            policy.update(restricted=read[0], revoked=read[1], readable=True)
+        self.authz = {"plugins": plugins, "dockerlab_policy": policy}
+        self.revoked_bundles(policy["revoked"], policy["enabled"])
+
+    def revoked_bundles(self, users, enforced):
+        """A finding for each revoked user of this host whose client
+        certificate (~/.docker/cert.pem) has not expired."""
+        openssl = self.module.get_bin_path("openssl")
+        now = time.time()
+        for user in users:
+            home = user_home(user)
+            path = os.path.join(home, ".docker", "cert.pem") if home else None
+            if path is None or not os.path.isfile(path):
+                continue
+            if openssl:
+                rc, out, err = self.module.run_command([openssl, "x509", "-noout", "-enddate", "-in", path])
+                end = certificate_end(out) if rc == 0 else None
+                not_after = end if end is not None else f"openssl cannot read it: {(err or out).strip()}"
+            else:
+                not_after = "no openssl on the host to read it"
+            item = revoked_bundle_finding(user, path, not_after, now, enforced)
+            if item:
+                self.findings.append(item)
 
     def tls_files(self, config):
         for key, max_mode, cis, label in (

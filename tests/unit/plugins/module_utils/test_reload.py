@@ -42,6 +42,7 @@ def test_parse_version(text, expected):
         "labels",
         "live-restore",
         "max-concurrent-downloads",
+        "authorization-plugins",
     ],
 )
 def test_keys_every_supported_version_reloads(version, key):
@@ -58,7 +59,6 @@ def test_keys_every_supported_version_reloads(version, key):
         "userland-proxy",
         "icc",
         "no-new-privileges",
-        "authorization-plugins",
     ],
 )
 def test_keys_no_version_reloads(version, key):

@@ -19,14 +19,17 @@ import json
 import os
 import re
 import shutil
+import socket
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from ansible_collections.dockerlab.docker.plugins.module_utils import _systemd
+from ansible_collections.dockerlab.docker.plugins.module_utils._authz_config import silent_plugins
 from ansible_collections.dockerlab.docker.plugins.module_utils._daemon_json import DEFAULT_PATH
 from ansible_collections.dockerlab.docker.plugins.module_utils._files import Stash, read_text
 from ansible_collections.dockerlab.docker.plugins.modules import (
@@ -523,6 +526,51 @@ def test_a_failing_daemon_reload_is_reported_and_rolled_back(restart, daemon, st
         "but did not come back with the previous one either (systemctl daemon-reload failed" in result["msg"]
     )
     assert f"systemctl restart {UNIT}" not in daemon.calls()
+
+
+def test_a_plugin_that_does_not_answer_is_rolled_back_before_dockerd_hears_of_it(
+    restart, configure, daemon, stash_dir
+):
+    # dockerd exits when a plugin it is told to use does not answer (at a
+    # reload as at a start): nothing may reach it.
+    before = daemon.config.read_bytes()
+    configure({"authorization-plugins": ["dockerlab-test-nosuch"]})
+    result = restart(mode="auto", daemon_json=str(daemon.config))
+    assert result["failed"] is True
+    assert result["msg"].startswith(
+        f"{daemon.config} names an authorization plugin that does not answer (dockerlab-test-nosuch: neither "
+        "/run/docker/plugins/dockerlab-test-nosuch.sock nor a spec file exists): dockerd would exit. "
+        "Nothing was reloaded or restarted; the previous files were put back"
+    )
+    assert daemon.config.read_bytes() == before
+    assert Stash(str(stash_dir)).pending() == []
+    assert not [call for call in daemon.calls() if call.startswith(("systemctl restart", "systemctl reload"))]
+
+
+def test_silent_plugins_asks_each_plugin_on_its_socket(tmp_path, short_tmp):
+    from ansible_collections.dockerlab.docker.plugins.module_utils._authz_server import Handler, UnixServer
+
+    plugins = short_tmp / "plugins"
+    plugins.mkdir()
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "byspec.spec").write_text("unix:///run/elsewhere.sock\n")
+    server = UnixServer(str(plugins / "good.sock"), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        # A socket nobody listens on any more.
+        dead = socket.socket(socket.AF_UNIX)
+        dead.bind(str(plugins / "dead.sock"))
+        dead.close()
+        found = silent_plugins(["good", "byspec", "dead", "gone"], str(plugins), (str(specs),))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [line.split(":")[0] for line in found] == ["dead", "gone"]
+    assert "Connection refused" in found[0]
+    assert found[1] == f"gone: neither {plugins}/gone.sock nor a spec file exists"
+    assert silent_plugins("not a list") == []
 
 
 def test_only_if_pending_without_pending_changes_does_nothing(restart, daemon):

@@ -3,18 +3,31 @@ modes of real temporary files, the error paths, and the module against the
 real local Docker engine with containers created (never started) for it."""
 
 import collections
+import datetime
 import functools
 import grp
+import http.server
+import json
 import os
 import pwd
 import secrets
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from types import SimpleNamespace
 
 import pytest
+from ansible_collections.dockerlab.docker.plugins.module_utils._authz_config import (
+    PLUGIN_NAME,
+    command_plugins,
+    configured_plugins,
+    plugin_silence,
+    silent_plugins,
+)
+from ansible_collections.dockerlab.docker.plugins.module_utils._authz_install import policy_text
+from ansible_collections.dockerlab.docker.plugins.module_utils._authz_server import Handler, UnixServer
 from ansible_collections.dockerlab.docker.plugins.module_utils._daemon_json import DEFAULT_PATH, parse
 from ansible_collections.dockerlab.docker.plugins.module_utils._files import read_text
 from ansible_collections.dockerlab.docker.plugins.module_utils._listener import daemon_flags
@@ -22,17 +35,22 @@ from ansible_collections.dockerlab.docker.plugins.modules import docker_host_aud
 from ansible_collections.dockerlab.docker.plugins.modules.docker_host_audit import (
     RANK,
     SEVERITIES,
+    authorization_findings,
+    certificate_end,
     container_findings,
     daemon_no_new_privileges,
     dockerd_pids,
     listener_findings,
     mode_findings,
     read_proc_file,
+    revoked_bundle_finding,
     sensitive_mount,
     settings_findings,
     socket_mounted,
     status_no_new_privs,
+    user_home,
 )
+from ansible_collections.dockerlab.docker.tests.unit import x509_certs
 
 SOCKET = "/var/run/docker.sock"
 IMAGE = "digitalocean/flask-helloworld:latest"
@@ -59,8 +77,12 @@ DEFAULT_DAEMON = [
     ("daemon-log-unbounded", "info", "2.13"),
 ]
 # Findings that depend on this machine (its dockerd and unit files, its
-# docker group), not on the paths a test hands the module.
+# docker group), not on the paths a test hands the module. The authorization
+# plugins come from dockerd's command line too (tests that decide them set
+# the command line: dockerd_cmdline).
 HOST_DEPENDENT = (
+    "daemon-authorization-plugin-silent",
+    "daemon-no-authorization",
     "daemon-tcp-",
     "daemon-tls-",
     "docker-group-members",
@@ -961,6 +983,270 @@ def test_a_log_driver_other_than_json_file_needs_no_max_size():
     assert settings_findings(config, {"LiveRestoreEnabled": True}) == []
 
 
+# --- authorization (CIS 2.12) -------------------------------------------------------------
+
+NO_AUTHZ = {
+    "id": "daemon-no-authorization",
+    "severity": "low",
+    "title": "No authorization plugin for Docker client commands",
+    "target": "daemon",
+    "evidence": 'dockerd has no --authorization-plugin and daemon.json "authorization-plugins" is empty: '
+    "whoever reaches the daemon may do everything",
+    "remediation": "Enable dockerlab's authorization plugin (docker_access_authz: true, with "
+    "docker_access_tcp: tls) and name the users it restricts (docker_access_restricted_users).",
+    "cis": "2.12",
+}
+SILENT_EFFECT = (
+    "dockerd fails every API call while a plugin it uses does not answer, "
+    "and does not start or reload with it"
+)
+
+
+def silent(name, why, remediation):
+    return {
+        "id": "daemon-authorization-plugin-silent",
+        "severity": "high",
+        "title": f"Authorization plugin {name} does not answer",
+        "target": "daemon",
+        "evidence": f"{why}: {SILENT_EFFECT}",
+        "remediation": remediation,
+        "cis": "",
+    }
+
+
+OURS_SILENT = (
+    "Start it (systemctl start dockerlab-authz.socket) or install it again with the docker_access role "
+    "(docker_access_authz: true)."
+)
+OTHER_SILENT = "Start the plugin, or stop naming it (authorization-plugins or the flag)."
+
+
+@pytest.mark.parametrize(
+    ("argv", "names"),
+    [
+        (["dockerd", "--authorization-plugin", "dockerlab-authz"], ["dockerlab-authz"]),
+        (["dockerd", "-H", "fd://", "--authorization-plugin=dockerlab-authz"], ["dockerlab-authz"]),
+        (["dockerd", "--authorization-plugin", "a", "--authorization-plugin=b"], ["a", "b"]),
+        # Not dockerd's flag, and the flag without its value.
+        (["dockerd", "--authorization-plugins", "a", "--authorization-plugin"], []),
+        (["dockerd", "-H", "fd://"], []),
+        (None, []),
+    ],
+)
+def test_the_plugins_of_a_dockerd_command_line(argv, names):
+    assert command_plugins(argv) == names
+
+
+@pytest.mark.parametrize(
+    ("argvs", "config", "names"),
+    [
+        ([None, None], {}, []),
+        ([None, None], {"authorization-plugins": []}, []),
+        ([None, None], {"authorization-plugins": ["dockerlab-authz"]}, ["dockerlab-authz"]),
+        # Not a list: dockerd does not start with it, and uses no plugin.
+        ([None, None], {"authorization-plugins": "dockerlab-authz"}, []),
+        ([["dockerd", "--authorization-plugin=a"], None], {}, ["a"]),
+        # The running dockerd and its unit name the same one: once, the command lines first.
+        (
+            [["dockerd", "--authorization-plugin=a"], ["dockerd", "--authorization-plugin", "a"]],
+            {"authorization-plugins": ["b", "a"]},
+            ["a", "b"],
+        ),
+    ],
+)
+def test_the_plugins_dockerd_is_told_to_use(argvs, config, names):
+    assert configured_plugins(argvs, config) == names
+
+
+class NotAPluginHandler(http.server.BaseHTTPRequestHandler):
+    """Answers every POST with 200 and the activation of a volume driver."""
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        data = json.dumps({"Implements": ["VolumeDriver"]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/vnd.docker.plugins.v1.2+json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *_args):
+        pass
+
+
+@pytest.fixture
+def authz_plugin():
+    """Start dockerlab's plugin server on a Unix socket: ``start(path,
+    handler=Handler)``; the plugin's handler answers /Plugin.Activate as
+    dockerd expects."""
+    servers = []
+
+    def start(path, handler=Handler):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        server = UnixServer(str(path), handler)
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def unanswered_socket(path):
+    """A Unix socket file nobody listens on, as a plugin that died leaves it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(path))
+    return path
+
+
+def test_a_plugin_answering_on_its_socket_is_not_silent(short_tmp, authz_plugin):
+    authz_plugin(short_tmp / "dockerlab-authz.sock")
+    assert plugin_silence("dockerlab-authz", str(short_tmp), ()) == ""
+
+
+def test_a_socket_nobody_answers_on_is_silent(short_tmp):
+    sock = unanswered_socket(short_tmp / "dockerlab-authz.sock")
+    assert plugin_silence("dockerlab-authz", str(short_tmp), ()) == f"{sock}: [Errno 111] Connection refused"
+
+
+def test_a_socket_answering_what_is_not_an_authorization_plugin_is_silent(short_tmp, authz_plugin):
+    sock = short_tmp / "dockerlab-authz.sock"
+    authz_plugin(sock, NotAPluginHandler)
+    assert (
+        plugin_silence("dockerlab-authz", str(short_tmp), ())
+        == f"{sock} answered 200, not an authorization plugin's activation"
+    )
+
+
+@pytest.mark.parametrize("where", [0, 1])
+@pytest.mark.parametrize("ext", ["spec", "json"])
+def test_a_spec_file_counts_as_present(tmp_path, short_tmp, where, ext):
+    spec_dirs = (tmp_path / "etc", tmp_path / "lib")
+    spec_dirs[where].mkdir()
+    (spec_dirs[where] / f"other-authz.{ext}").write_text("unix:///run/other-authz/plugin.sock\n")
+    assert plugin_silence("other-authz", str(short_tmp), tuple(map(str, spec_dirs))) == ""
+
+
+def test_a_plugin_without_socket_or_spec_file_is_silent(tmp_path, short_tmp):
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "another.spec").write_text("unix:///run/another.sock\n")
+    assert (
+        plugin_silence("other-authz", str(short_tmp), (str(tmp_path / "etc"),))
+        == f"neither {short_tmp}/other-authz.sock nor a spec file exists"
+    )
+
+
+def test_silent_plugins_names_each_plugin_that_would_not_answer(tmp_path, short_tmp, authz_plugin):
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "byspec.json").write_text('{"Name": "byspec", "Addr": "unix:///run/elsewhere.sock"}\n')
+    authz_plugin(short_tmp / "good.sock")
+    dead = unanswered_socket(short_tmp / "dead.sock")
+    assert silent_plugins(["good", "byspec", "dead", "gone"], str(short_tmp), (str(specs),)) == [
+        f"dead: {dead}: [Errno 111] Connection refused",
+        f"gone: neither {short_tmp}/gone.sock nor a spec file exists",
+    ]
+    assert silent_plugins("gone", str(short_tmp), (str(specs),)) == []
+
+
+def test_no_authorization_plugin_fails_cis_2_12():
+    assert authorization_findings([], {}) == [NO_AUTHZ]
+
+
+def test_plugins_that_answer_are_no_finding():
+    assert authorization_findings(["dockerlab-authz", "other-authz"], {"dockerlab-authz": ""}) == []
+
+
+def test_each_plugin_that_does_not_answer_is_high():
+    why = "/run/docker/plugins/dockerlab-authz.sock: [Errno 111] Connection refused"
+    assert authorization_findings(
+        ["other-authz", PLUGIN_NAME, "third"],
+        {"other-authz": "neither x nor a spec file exists", PLUGIN_NAME: why, "third": ""},
+    ) == [
+        silent("other-authz", "neither x nor a spec file exists", OTHER_SILENT),
+        silent(PLUGIN_NAME, why, OURS_SILENT),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "end"),
+    [
+        # The example of Python's ssl.cert_time_to_seconds; a one-digit day is padded with a space.
+        ("notAfter=Jan  5 09:34:43 2018 GMT\n", 1515144883),
+        ("notAfter=Dec 31 23:59:59 2099 GMT", 4102444799),
+    ],
+)
+def test_the_end_of_a_certificate_as_openssl_prints_it(text, end):
+    assert certificate_end(text) == end
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "notBefore=Jan  5 09:34:43 2018 GMT", "notAfter=yesterday", "Could not read certificate from x"],
+)
+def test_what_is_not_an_end_date_gives_none(text):
+    assert certificate_end(text) is None
+
+
+CAROL_BUNDLE = "/home/carol/.docker/cert.pem"
+NOW = 1_750_000_000.0
+
+
+def test_an_expired_certificate_of_a_revoked_user_is_no_finding():
+    assert revoked_bundle_finding("carol", CAROL_BUNDLE, NOW - 1, NOW, True) is None
+    assert revoked_bundle_finding("carol", CAROL_BUNDLE, NOW, NOW, True) is None
+
+
+def revoked(path, evidence, user="carol"):
+    return {
+        "id": "revoked-bundle-present",
+        "severity": "medium",
+        "title": f"Revoked user {user} still has a valid client certificate",
+        "target": path,
+        "evidence": f"{user} is revoked in the authorization policy, but {path} is {evidence}",
+        "remediation": f"Delete {user}'s client bundle in {os.path.dirname(path)} and keep {user} revoked "
+        "until the certificate expires: dockerd checks no revocation list.",
+        "cis": "",
+    }
+
+
+@pytest.mark.parametrize(
+    ("enforced", "refused"),
+    [
+        (True, "dockerd accepts it and only dockerlab-authz refuses the user"),
+        (False, "dockerd does not use dockerlab-authz, so nothing refuses it"),
+    ],
+)
+def test_a_valid_certificate_of_a_revoked_user_is_a_finding(enforced, refused):
+    assert revoked_bundle_finding("carol", CAROL_BUNDLE, NOW + 1, NOW, enforced) == revoked(
+        CAROL_BUNDLE, f"valid until 2025-06-15 15:06:41 UTC; {refused}"
+    )
+
+
+def test_a_certificate_whose_end_is_unknown_counts_as_valid():
+    assert revoked_bundle_finding(
+        "carol", CAROL_BUNDLE, "no openssl on the host to read it", NOW, True
+    ) == revoked(
+        CAROL_BUNDLE,
+        "present, its expiry unknown (no openssl on the host to read it); "
+        "dockerd accepts it and only dockerlab-authz refuses the user",
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "home"), [("root", pwd.getpwnam("root").pw_dir), ("dockerlab-unit-nobody", None)]
+)
+def test_the_home_of_a_user_of_this_host(name, home):
+    assert user_home(name) == home
+
+
+def test_a_name_no_user_can_have_has_no_home():
+    assert user_home("a\0b") is None
+
+
 # --- owners and modes ---------------------------------------------------------------------
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="changing the owner needs root")
@@ -1085,12 +1371,24 @@ def docker_gid():
 
 
 @pytest.fixture
-def audit(run_module, tmp_path):
-    """Run the module with a daemon.json of the test's own (absent unless written)."""
+def audit(run_module, tmp_path, short_tmp, monkeypatch):
+    """Run the module with a daemon.json of the test's own (absent unless
+    written), and an authorization setup of its own, empty unless written:
+    the plugins' socket directory (``plugin_dir``) and spec directories
+    (``spec_dirs``), dockerlab's policy file (``policy_file``) and the
+    home directories of the users of this host (``homes``: {user: path})."""
     etc = tmp_path / "docker"
     etc.mkdir(mode=0o755)
     etc.chmod(0o755)
     daemon_json = etc / "daemon.json"
+    plugin_dir = short_tmp / "plugins"
+    spec_dirs = (tmp_path / "etc-docker-plugins", tmp_path / "usr-lib-docker-plugins")
+    policy_file = tmp_path / "authz" / "policy.json"
+    homes = {}
+    monkeypatch.setattr(docker_host_audit, "PLUGINS_DIR", str(plugin_dir))
+    monkeypatch.setattr(docker_host_audit, "PLUGIN_SPEC_DIRS", tuple(map(str, spec_dirs)))
+    monkeypatch.setattr(docker_host_audit, "POLICY_FILE", str(policy_file))
+    monkeypatch.setattr(docker_host_audit, "user_home", homes.get)
 
     def run(socket_path, *, check_mode=False, **args):
         return run_module(
@@ -1100,6 +1398,7 @@ def audit(run_module, tmp_path):
         )
 
     run.daemon_json = daemon_json
+    run.plugin_dir, run.spec_dirs, run.policy_file, run.homes = plugin_dir, spec_dirs, policy_file, homes
     return run
 
 
@@ -1406,6 +1705,217 @@ def test_the_listeners_of_a_dockerd_in_a_container_are_not_this_hosts(
     first = dockerd_pids()[:1]
     assert running == (set(daemon_flags(cmdline(first[0]))["hosts"]) if first else set())
     assert not any(NESTED_URL in f["evidence"] for f in result["findings"])
+
+
+# --- the module: dockerd's authorization plugins and dockerlab's policy ------------------------
+
+AUTHZ_IDS = ("daemon-no-authorization", "daemon-authorization-plugin-silent", "revoked-bundle-present")
+
+
+@pytest.fixture
+def dockerd_cmdline(monkeypatch):
+    """This machine's dockerd command line as the audit reads it, set by the
+    test (a dockerd with the test's flags cannot run here): extend the list."""
+    argv = ["/usr/bin/dockerd", "-H", "fd://"]
+    monkeypatch.setattr(docker_host_audit.Auditor, "running_argv", lambda _self: argv)
+    return argv
+
+
+def audit_authz(audit, short_tmp, **args):
+    """The audit with no daemon and no unit: what it says about authorization."""
+    result = audit(short_tmp / "missing.sock", unit="dockerlab-unit-none.service", **args)
+    assert "failed" not in result, result.get("msg")
+    return result
+
+
+def authz_found(result):
+    return [f for f in result["findings"] if f["id"] in AUTHZ_IDS]
+
+
+def policy_report(audit, *, enabled=False, answers=False, restricted=(), revoked=(), readable=False):
+    return {
+        "enabled": enabled,
+        "answers": answers,
+        "restricted": list(restricted),
+        "revoked": list(revoked),
+        "policy_file": str(audit.policy_file),
+        "readable": readable,
+    }
+
+
+def write_policy(audit, restricted, revoked):
+    audit.policy_file.parent.mkdir(parents=True, exist_ok=True)
+    audit.policy_file.write_text(policy_text(restricted, revoked))
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_a_daemon_without_authorization_plugin_fails_cis_2_12(audit, short_tmp, dockerd_cmdline, check_mode):
+    result = audit_authz(audit, short_tmp, check_mode=check_mode)
+    assert result["changed"] is False
+    assert authz_found(result) == [NO_AUTHZ]
+    assert result["authorization"] == {"plugins": [], "dockerlab_policy": policy_report(audit)}
+
+
+def name_plugin(audit, dockerd_cmdline, how, name=PLUGIN_NAME):
+    if how == "daemon.json":
+        audit.daemon_json.write_text(f'{{"authorization-plugins": ["{name}"]}}\n')
+    elif how == "flag":
+        dockerd_cmdline.extend(["--authorization-plugin", name])
+    else:
+        dockerd_cmdline.append(f"--authorization-plugin={name}")
+
+
+@pytest.mark.parametrize("how", ["daemon.json", "flag", "flag="])
+def test_the_policy_on_passes_cis_2_12_and_is_reported(audit, short_tmp, dockerd_cmdline, authz_plugin, how):
+    name_plugin(audit, dockerd_cmdline, how)
+    authz_plugin(audit.plugin_dir / f"{PLUGIN_NAME}.sock")
+    write_policy(audit, ["bob", "alice"], ["carol"])
+    result = audit_authz(audit, short_tmp)
+    assert authz_found(result) == []
+    assert result["authorization"] == {
+        "plugins": [PLUGIN_NAME],
+        "dockerlab_policy": policy_report(
+            audit, enabled=True, answers=True, restricted=["alice", "bob"], revoked=["carol"], readable=True
+        ),
+    }
+
+
+def test_the_plugin_answering_but_not_enabled_is_reported_so(audit, short_tmp, dockerd_cmdline, authz_plugin):
+    authz_plugin(audit.plugin_dir / f"{PLUGIN_NAME}.sock")
+    result = audit_authz(audit, short_tmp)
+    assert authz_found(result) == [NO_AUTHZ]
+    assert result["authorization"]["dockerlab_policy"] == policy_report(audit, answers=True)
+
+
+@pytest.mark.parametrize("kind", ["missing", "nobody listening"])
+def test_a_plugin_that_does_not_answer_is_one_high_finding(audit, short_tmp, dockerd_cmdline, kind):
+    # Named on the command line and in daemon.json (dockerd would refuse to start): reported once.
+    name_plugin(audit, dockerd_cmdline, "flag")
+    name_plugin(audit, dockerd_cmdline, "daemon.json")
+    sock = audit.plugin_dir / f"{PLUGIN_NAME}.sock"
+    if kind == "missing":
+        why = f"neither {sock} nor a spec file exists"
+    else:
+        unanswered_socket(sock)
+        why = f"{sock}: [Errno 111] Connection refused"
+    result = audit_authz(audit, short_tmp)
+    assert authz_found(result) == [silent(PLUGIN_NAME, why, OURS_SILENT)]
+    assert result["authorization"] == {
+        "plugins": [PLUGIN_NAME],
+        "dockerlab_policy": policy_report(audit, enabled=True),
+    }
+
+
+def test_another_plugin_with_a_spec_file_is_present(audit, short_tmp, dockerd_cmdline):
+    name_plugin(audit, dockerd_cmdline, "daemon.json", "other-authz")
+    audit.spec_dirs[1].mkdir()
+    (audit.spec_dirs[1] / "other-authz.spec").write_text("unix:///run/other-authz/plugin.sock\n")
+    result = audit_authz(audit, short_tmp)
+    assert authz_found(result) == []
+    assert result["authorization"] == {"plugins": ["other-authz"], "dockerlab_policy": policy_report(audit)}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [None, "{", "[]", '{"restricted": "alice"', b"\xff\xfe{}", "directory"],
+    ids=["missing", "not JSON", "not an object", "cut short", "not UTF-8", "directory"],
+)
+def test_a_policy_file_that_is_not_one_is_reported_unreadable(audit, short_tmp, dockerd_cmdline, text):
+    audit.policy_file.parent.mkdir(parents=True)
+    if text == "directory":
+        audit.policy_file.mkdir()
+    elif isinstance(text, bytes):
+        audit.policy_file.write_bytes(text)
+    elif text is not None:
+        audit.policy_file.write_text(text)
+    result = audit_authz(audit, short_tmp)
+    assert result["authorization"]["dockerlab_policy"] == policy_report(audit)
+
+
+def client_bundle(audit, tmp_path, user, *, days, now=None):
+    """``user``'s home in ``audit.homes``, with a client certificate in
+    ~/.docker/cert.pem valid from a day before ``now`` for ``days`` after it."""
+    now = now or datetime.datetime.now(datetime.UTC)
+    key = x509_certs.ec_key()
+    cert = x509_certs.certificate(
+        user, key, x509_certs.name("dockerlab CA"), key, now=now, days=days, usage="client"
+    )
+    home = tmp_path / "home" / user
+    (home / ".docker").mkdir(parents=True)
+    path = home / ".docker" / "cert.pem"
+    path.write_bytes(x509_certs.pem(cert))
+    audit.homes[user] = str(home)
+    return str(path), cert.not_valid_after_utc.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@pytest.fixture
+def revoked_users(audit, tmp_path):
+    """A policy revoking carol (a certificate valid 30 days more), dave
+    (one expired 9 days ago), erin (a user here without a bundle) and frank
+    (no user here), and restricting alice (a valid certificate, still
+    allowed): {user: (path, end)} of those with a bundle."""
+    write_policy(audit, ["alice"], ["carol", "dave", "erin", "frank"])
+    ago = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=10)
+    bundles = {
+        "alice": client_bundle(audit, tmp_path, "alice", days=30),
+        "carol": client_bundle(audit, tmp_path, "carol", days=30),
+        "dave": client_bundle(audit, tmp_path, "dave", days=1, now=ago),
+    }
+    (tmp_path / "home" / "erin").mkdir()
+    audit.homes["erin"] = str(tmp_path / "home" / "erin")
+    return bundles
+
+
+ENFORCED = "dockerd accepts it and only dockerlab-authz refuses the user"
+NOT_ENFORCED = "dockerd does not use dockerlab-authz, so nothing refuses it"
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl reads the certificates' end")
+@pytest.mark.parametrize(("enabled", "refused"), [(True, ENFORCED), (False, NOT_ENFORCED)])
+def test_only_the_valid_certificates_of_revoked_users_are_findings(
+    audit, short_tmp, dockerd_cmdline, authz_plugin, revoked_users, enabled, refused
+):
+    if enabled:
+        name_plugin(audit, dockerd_cmdline, "daemon.json")
+        authz_plugin(audit.plugin_dir / f"{PLUGIN_NAME}.sock")
+    result = audit_authz(audit, short_tmp)
+    path, end = revoked_users["carol"]
+    found = [f for f in result["findings"] if f["id"] == "revoked-bundle-present"]
+    assert found == [revoked(path, f"valid until {end}; {refused}")]
+    assert result["authorization"]["dockerlab_policy"] == policy_report(
+        audit,
+        enabled=enabled,
+        answers=enabled,
+        restricted=["alice"],
+        revoked=["carol", "dave", "erin", "frank"],
+        readable=True,
+    )
+
+
+def test_without_openssl_every_revoked_users_certificate_counts_as_valid(
+    audit, short_tmp, dockerd_cmdline, revoked_users, without_systemctl
+):
+    found = [f for f in audit_authz(audit, short_tmp)["findings"] if f["id"] == "revoked-bundle-present"]
+    unknown = f"present, its expiry unknown (no openssl on the host to read it); {NOT_ENFORCED}"
+    assert found == [
+        revoked(revoked_users["carol"][0], unknown),
+        revoked(revoked_users["dave"][0], unknown, user="dave"),
+    ]
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl reads the certificates' end")
+def test_a_certificate_openssl_cannot_read_counts_as_valid(audit, short_tmp, dockerd_cmdline, tmp_path):
+    write_policy(audit, [], ["carol"])
+    path, _end = client_bundle(audit, tmp_path, "carol", days=30)
+    with open(path, "w") as handle:
+        handle.write("-----BEGIN CERTIFICATE-----\nnot one\n-----END CERTIFICATE-----\n")
+    found = [f for f in audit_authz(audit, short_tmp)["findings"] if f["id"] == "revoked-bundle-present"]
+    assert [(f["target"], f["severity"]) for f in found] == [(path, "medium")]
+    assert found[0]["evidence"].startswith(
+        f"carol is revoked in the authorization policy, but {path} is present, its expiry unknown "
+        "(openssl cannot read it: "
+    )
+    assert found[0]["evidence"].endswith(f"); {NOT_ENFORCED}")
 
 
 # --- the module against the real local Docker engine ------------------------------------------
