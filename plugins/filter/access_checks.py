@@ -19,6 +19,9 @@ description:
     IPv4 or IPv6 address (also in brackets) or a host name, and an IP address
     where C(docker_access_tcp_held_by) is C(systemd); C(insecure)
     needs C(docker_access_insecure_acknowledged) true.
+  - "C(docker_access_restricted_users) need C(docker_access_tcp) C(tls) and
+    C(docker_access_authz) true, must be user names other than root, and
+    must not be in C(docker_access_users) as well."
   - The host is checked only when it was read and the variables are fine.
   - It runs on the controller, which is where it looks for the CA key.
 positional: variables
@@ -37,8 +40,9 @@ options:
         flags set).
       - The role's C(docker_access_tcp), C(docker_access_tcp_port),
         C(docker_access_tcp_address), C(docker_access_tcp_held_by),
-        C(docker_access_insecure_acknowledged), C(docker_access_tls_dir) and
-        C(docker_access_ca_regenerate).
+        C(docker_access_insecure_acknowledged), C(docker_access_tls_dir),
+        C(docker_access_ca_regenerate), C(docker_access_users),
+        C(docker_access_restricted_users) and C(docker_access_authz).
     type: dict
     required: true
 """
@@ -55,7 +59,10 @@ _docker_access_checks: >-
        'docker_access_tcp_held_by': docker_access_tcp_held_by,
        'docker_access_insecure_acknowledged': docker_access_insecure_acknowledged,
        'docker_access_tls_dir': docker_access_tls_dir,
-       'docker_access_ca_regenerate': docker_access_ca_regenerate}) }}
+       'docker_access_ca_regenerate': docker_access_ca_regenerate,
+       'docker_access_users': docker_access_users,
+       'docker_access_restricted_users': docker_access_restricted_users,
+       'docker_access_authz': docker_access_authz}) }}
 # The tasks use its fields.
 # when: _docker_access_checks.preflight_ok
 """
@@ -83,8 +90,9 @@ _value:
       type: bool
     host_errors:
       description:
-        - One message per problem on the host. Users the read did not find
-          there; with TLS, a CA
+        - One message per problem on the host. Users of
+          C(docker_access_users) or C(docker_access_restricted_users) the
+          read did not find there; with TLS, a CA
           the host trusts (C(docker_access_tls_dir)/ca.pem) whose key
           C(ca_key) is not on the controller, unless
           C(docker_access_ca_regenerate) is true.
@@ -110,6 +118,7 @@ _value:
 
 import os
 
+from ansible_collections.dockerlab.docker.plugins.module_utils._authz_install import policy_errors
 from ansible_collections.dockerlab.docker.plugins.module_utils._host_read import covers
 from ansible_collections.dockerlab.docker.plugins.module_utils._listener import (
     address_error,
@@ -117,13 +126,48 @@ from ansible_collections.dockerlab.docker.plugins.module_utils._listener import 
     port_error,
     tcp_port,
 )
-from ansible_collections.dockerlab.docker.plugins.plugin_utils._values import truthy
+from ansible_collections.dockerlab.docker.plugins.plugin_utils._values import as_list, truthy
 
 
 def engine_in_play(role_names):
     """Whether the role docker_engine is in the play (ansible_role_names):
     by its full name, or a copy of it by its plain name."""
     return any(str(name).rpartition(".")[2] == "docker_engine" for name in role_names or [])
+
+
+def restricted_errors(variables):
+    """What is wrong with docker_access_restricted_users and
+    docker_access_authz: one message per problem; [] when none is."""
+    restricted = as_list(
+        "docker_access_restricted_users", variables.get("docker_access_restricted_users") or []
+    )
+    if not restricted:
+        return []
+    errors = []
+    if variables.get("docker_access_tcp") != "tls":
+        errors.append(
+            f"docker_access_restricted_users lists {', '.join(restricted)}, but docker_access_tcp is"
+            f" '{variables.get('docker_access_tcp')}': restricted users reach Docker only over TLS,"
+            " where their certificate says who they are. Set docker_access_tcp: tls."
+        )
+    if not truthy(variables.get("docker_access_authz", True)):
+        errors.append(
+            "docker_access_authz is false while docker_access_restricted_users lists"
+            f" {', '.join(restricted)}: without the policy a certificate is root on the host. Empty the"
+            " list (or move the users to docker_access_users, who are root-equivalent), or set"
+            " docker_access_authz: true."
+        )
+    users = as_list("docker_access_users", variables.get("docker_access_users") or [])
+    both = sorted(set(users) & set(restricted))
+    if both:
+        errors.append(
+            f"{', '.join(both)} {'is' if len(both) == 1 else 'are'} in both docker_access_users"
+            " (root-equivalent) and docker_access_restricted_users. Keep each user in one of them."
+        )
+    errors += [
+        f"docker_access_restricted_users: {error} Fix the list." for error in policy_errors(restricted, [])
+    ]
+    return errors
 
 
 def input_errors(variables):
@@ -159,6 +203,7 @@ def input_errors(variables):
             " address it resolves to, or docker_access_tcp_held_by to auto or dockerd (dockerd resolves it,"
             " and its listener refuses connections while it restarts)."
         )
+    errors += restricted_errors(variables)
     if mode == "insecure" and not truthy(variables.get("docker_access_insecure_acknowledged")):
         errors.append(
             "docker_access_tcp is 'insecure': the Docker API would listen on"
@@ -176,12 +221,15 @@ def host_errors(facts, variables):
     docker_access_tcp, docker_access_tls_dir and docker_access_ca_regenerate."""
     errors = []
     host = variables.get("host")
-    missing = sorted(user for user, found in (facts.get("users") or {}).items() if found is None)
-    if missing:
-        errors.append(
-            f"docker_access_users lists {', '.join(missing)}, who {'does' if len(missing) == 1 else 'do'} not"
-            f" exist on {host}. Create the user(s) first or remove them from the list."
-        )
+    found = facts.get("users") or {}
+    for name in ("docker_access_users", "docker_access_restricted_users"):
+        listed = as_list(name, variables.get(name) or [])
+        missing = sorted(user for user in listed if user in found and found[user] is None)
+        if missing:
+            errors.append(
+                f"{name} lists {', '.join(missing)}, who {'does' if len(missing) == 1 else 'do'} not"
+                f" exist on {host}. Create the user(s) first or remove them from the list."
+            )
     ca_key = variables.get("ca_key")
     host_ca = f"{variables.get('docker_access_tls_dir')}/ca.pem"
     if (

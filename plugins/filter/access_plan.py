@@ -137,9 +137,21 @@ _value:
 
 import os
 
+from ansible_collections.dockerlab.docker.plugins.module_utils._authz_install import (
+    PLUGIN_NAME,
+    POLICY_FILE,
+    SERVICE_UNIT,
+    policy_sha256,
+)
+from ansible_collections.dockerlab.docker.plugins.module_utils._authz_install import (
+    inputs_hash as authz_inputs_hash,
+)
+from ansible_collections.dockerlab.docker.plugins.module_utils._files import text_sha256
 from ansible_collections.dockerlab.docker.plugins.module_utils._listener import (
     holder,
     inputs_hash,
+    listen_url,
+    local_address,
     tcp_port,
     tls_paths,
 )
@@ -147,6 +159,7 @@ from ansible_collections.dockerlab.docker.plugins.plugin_utils._pki import (
     bundle_files,
     cert_status,
     certs_to_issue,
+    file_sha256,
     stale_files,
 )
 from ansible_collections.dockerlab.docker.plugins.plugin_utils._values import as_list, truthy
@@ -155,6 +168,84 @@ from ansible_collections.dockerlab.docker.plugins.plugin_utils._values import as
 def _unique(items):
     """The items in their order, each once (Jinja's unique)."""
     return list(dict.fromkeys(items))
+
+
+def profile_text(users, url):
+    """The login script that points restricted users' docker CLI at the TLS
+    listener (their client bundle is in ~/.docker, the CLI's default)."""
+    return (
+        "# Written by dockerlab.docker (role docker_access): restricted Docker users reach\n"
+        "# dockerd over TLS, with their client bundle in ~/.docker, never its Unix socket.\n"
+        'case "$(id -un 2>/dev/null)" in\n'
+        f"{'|'.join(sorted(users))})\n"
+        f"    export DOCKER_HOST={url} DOCKER_TLS_VERIFY=1\n"
+        "    ;;\n"
+        "esac\n"
+    )
+
+
+def authz_plan(facts, v, members, url):
+    """The authorization policy's part of the plan (see RETURN)."""
+    files = facts.get("files") or {}
+    restricted = sorted(
+        as_list("docker_access_restricted_users", v.get("docker_access_restricted_users") or [])
+    )
+    revoked = sorted(v.get("revoked") or []) if v["docker_access_tcp"] == "tls" else []
+    wanted = (
+        v["docker_access_tcp"] == "tls" and truthy(v["docker_access_authz"]) and bool(restricted or revoked)
+    )
+    config = (facts.get("daemon_json") or {}).get("config") or {}
+    named = config.get("authorization-plugins")
+    named = [str(name) for name in named] if isinstance(named, list) else []
+    service = files.get(SERVICE_UNIT) or {}
+    policy = files.get(POLICY_FILE) or {}
+    if wanted:
+        installed_current = service.get("inputs") == authz_inputs_hash() and policy.get(
+            "sha256"
+        ) == policy_sha256(restricted, revoked)
+        plugins = named if PLUGIN_NAME in named else [*named, PLUGIN_NAME]
+        current = installed_current and PLUGIN_NAME in named
+    else:
+        plugins = [name for name in named if name != PLUGIN_NAME]
+        current = not service.get("exists") and not policy.get("exists") and PLUGIN_NAME not in named
+    profile = files.get(v["profile"]) or {}
+    text = profile_text(restricted, url) if restricted and url else None
+    if text is None:
+        profile_current = not profile.get("exists")
+    else:
+        profile_current = profile.get("sha256") == text_sha256(text) and (
+            profile.get("mode"),
+            profile.get("uid"),
+            profile.get("gid"),
+        ) == ("0644", 0, 0)
+    users = facts.get("users") or {}
+    revoked_bundles = []
+    for user in revoked:
+        who = users.get(user) or {}
+        bundle = who.get("files") or {}
+        cert = bundle.get(".docker/cert.pem") or {}
+        try:
+            mine = file_sha256(os.path.join(v["docker_access_pki_dir"], "users", user, "cert.pem"))
+        except OSError:
+            continue
+        if cert.get("exists") and mine == cert.get("sha256"):
+            revoked_bundles += [
+                f"{who['home']}/.docker/{item['name']}"
+                for item in v["bundle_files"]
+                if (bundle.get(f".docker/{item['name']}") or {}).get("exists")
+            ]
+    return {
+        "restricted": restricted,
+        "revoked": revoked,
+        "authz_wanted": wanted,
+        "authz_current": current,
+        "authz_plugins": plugins,
+        "authz_named": PLUGIN_NAME in named,
+        "group_remove": sorted(set(members) & (set(restricted) | set(revoked))),
+        "profile_text": text,
+        "profile_current": profile_current,
+        "revoked_bundles": revoked_bundles,
+    }
 
 
 def access_plan(facts, variables):
@@ -263,8 +354,15 @@ def access_plan(facts, variables):
         # Insecure: the module runs every time, so that its warning shows.
         listener_current = False
     plan["listener_current"] = listener_current
+    port = tcp_port("tls", v["docker_access_tcp_port"]) if mode == "tls" else None
+    url = listen_url(local_address(v["docker_access_tcp_address"]), port) if port else None
+    plan.update(authz_plan(facts, v, members, url))
+    plan["group_differs"] = group_differs = group_differs or bool(plan["group_remove"])
     plan["todo"] = (
-        group_differs
+        not plan["authz_current"]
+        or not plan["profile_current"]
+        or bool(plan["revoked_bundles"])
+        or group_differs
         or (
             mode == "tls"
             and (

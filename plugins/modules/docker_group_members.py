@@ -40,6 +40,15 @@ options:
         they are reported in a warning.
     type: bool
     default: false
+  absent_users:
+    description:
+      - Users who must not be members of the group; those who are, are removed
+        (they need not exist). A user in both O(users) and here fails the task.
+      - For users who may use Docker without being root on the host, and
+        users whose access was revoked.
+    type: list
+    elements: str
+    default: []
   system:
     description: Create the group as a system group when it does not exist.
     type: bool
@@ -98,7 +107,7 @@ added:
   elements: str
   sample: [student]
 removed:
-  description: Users removed from the group (only with O(exclusive=true)).
+  description: Users removed from the group (with O(exclusive=true), or listed in O(absent_users)).
   returned: always
   type: list
   elements: str
@@ -132,11 +141,11 @@ def missing_users(users, lookup=pwd.getpwnam):
     return missing
 
 
-def plan(current, users, exclusive):
+def plan(current, users, exclusive, absent=()):
     """Desired member list and the changes: (members, added, removed), sorted."""
     current = set(current)
     wanted = set(users)
-    members = wanted if exclusive else current | wanted
+    members = (wanted if exclusive else current | wanted) - set(absent)
     return sorted(members), sorted(members - current), sorted(current - members)
 
 
@@ -161,6 +170,15 @@ class GroupMembers:
     def run(self):
         name = self.params["name"]
         users = list(dict.fromkeys(self.params["users"]))
+        both = sorted(set(users) & set(self.params["absent_users"]))
+        if both:
+            self.module.fail_json(
+                msg=(
+                    f"User(s) {', '.join(both)} are in both users and absent_users of group '{name}': "
+                    "keep each in one list. Nothing was changed."
+                ),
+                **self.result,
+            )
         missing = missing_users(users)
         if missing:
             self.module.fail_json(
@@ -178,7 +196,7 @@ class GroupMembers:
         except KeyError:
             current, gid = [], None
             self.result["group_created"] = True
-        members, added, removed = plan(current, users, self.params["exclusive"])
+        members, added, removed = plan(current, users, self.params["exclusive"], self.params["absent_users"])
         self.result.update(members_before=current, members=members, added=added, removed=removed)
         changed = bool(self.result["group_created"] or added or removed)
         self.result["changed"] = changed
@@ -191,12 +209,15 @@ class GroupMembers:
             }
         if added:
             self.module.warn(ROOT_EQUIVALENT.format(group=name, users=", ".join(added)))
-        if self.params["exclusive"] and gid is not None:
-            stuck = sorted(set(primary_members(gid)) - set(users))
+        if (self.params["exclusive"] or self.params["absent_users"]) and gid is not None:
+            unwanted = set(self.params["absent_users"]) | (
+                set(primary_members(gid)) - set(users) if self.params["exclusive"] else set()
+            )
+            stuck = sorted(set(primary_members(gid)) & unwanted)
             if stuck:
                 self.module.warn(
                     f"User(s) {', '.join(stuck)} have '{name}' as their primary group, so they "
-                    "keep its rights even with exclusive=true; change their primary group."
+                    "keep its rights though they were to leave it; change their primary group."
                 )
         if not changed or self.module.check_mode:
             return self.result
@@ -233,6 +254,7 @@ def main():
             "name": {"type": "str", "default": "docker"},
             "users": {"type": "list", "elements": "str", "default": []},
             "exclusive": {"type": "bool", "default": False},
+            "absent_users": {"type": "list", "elements": "str", "default": []},
             "system": {"type": "bool", "default": True},
         },
         supports_check_mode=True,

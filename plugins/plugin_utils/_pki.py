@@ -127,6 +127,32 @@ def certs_to_issue(users, pki_dir, renew_days=30):
     return out
 
 
+def certs_revoked(allowed, pki_dir, now=None):
+    """The users with a client certificate in ``pki_dir``/users/ that the
+    CA signed and that has not expired, who are not among ``allowed``;
+    sorted. Their certificates still open dockerd's TLS listener: the
+    authorization policy refuses them."""
+    users_dir = os.path.join(pki_dir, "users")
+    ca_path = os.path.join(pki_dir, "ca.pem")
+    try:
+        names = sorted(os.listdir(users_dir))
+        ca = _load_cert(ca_path)
+    except (OSError, ValueError):
+        return []
+    now = now or datetime.datetime.now(datetime.UTC)
+    out = []
+    for name in names:
+        if name in allowed:
+            continue
+        try:
+            cert = _load_cert(os.path.join(users_dir, name, "cert.pem"))
+        except (OSError, ValueError):
+            continue
+        if cert.issuer == ca.subject and signed_by(cert, ca) and cert.not_valid_after_utc > now:
+            out.append(name)
+    return out
+
+
 def _same_file(a, b):
     try:
         with open(a, "rb") as first, open(b, "rb") as second:
@@ -135,7 +161,7 @@ def _same_file(a, b):
         return False
 
 
-def _sha256(path):
+def file_sha256(path):
     with open(path, "rb") as handle:
         return hashlib.sha256(handle.read()).hexdigest()
 
@@ -193,7 +219,7 @@ def _differs(item, now):
     if item.get("state") == "directory":
         return False
     try:
-        return now.get("sha256") != _sha256(item["src"])
+        return now.get("sha256") != file_sha256(item["src"])
     except OSError:
         # Not on the controller (yet): a check run only pretended to issue it.
         return True

@@ -166,6 +166,22 @@ BAD_INPUTS = {
         {"docker_engine_log_opts": {"max-file": 3}},
         "docker_engine_log_opts must be a dict of strings",
     ),
+    "restricted-root": (
+        {"docker_access_restricted_users": ["root"]},
+        "docker_access_restricted_users: root cannot be restricted",
+    ),
+    "restricted-and-root-equivalent": (
+        {"docker_access_restricted_users": ["student"]},
+        "student is in both docker_access_users (root-equivalent) and docker_access_restricted_users",
+    ),
+    "restricted-without-tls": (
+        {"docker_access_restricted_users": ["nobody"], "docker_access_tcp": "off"},
+        "restricted users reach Docker only over TLS",
+    ),
+    "restricted-policy-off": (
+        {"docker_access_restricted_users": ["nobody"], "docker_access_authz": False},
+        "docker_access_authz is false while docker_access_restricted_users lists nobody",
+    ),
     "image-nowhere": (
         {"flask_app_image": "digitalocean/no-such-image:latest"},
         "flask_app_image 'digitalocean/no-such-image:latest' is neither on this host nor in the registry",

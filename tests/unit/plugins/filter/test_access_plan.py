@@ -16,8 +16,18 @@ from pathlib import Path
 import pytest
 from ansible_collections.dockerlab.docker.plugins.filter import access_plan
 from ansible_collections.dockerlab.docker.plugins.module_utils import _systemd
+from ansible_collections.dockerlab.docker.plugins.module_utils._authz_install import (
+    PLUGIN_NAME,
+    POLICY_FILE,
+    SERVICE_UNIT,
+    policy_sha256,
+)
+from ansible_collections.dockerlab.docker.plugins.module_utils._authz_install import (
+    inputs_hash as authz_inputs_hash,
+)
 from ansible_collections.dockerlab.docker.plugins.module_utils._listener import inputs_hash, tcp_port
 from ansible_collections.dockerlab.docker.plugins.modules import docker_daemon_listener, docker_host_facts
+from ansible_collections.dockerlab.docker.plugins.plugin_utils._pki import certs_revoked
 from ansible_collections.dockerlab.docker.tests.unit import x509_certs
 
 plan = access_plan.access_plan
@@ -26,6 +36,7 @@ HOST = "lab1"
 TLS_DIR = "/etc/docker/tls"
 DROPIN = "/etc/systemd/system/docker.service.d/dockerlab-listener.conf"
 SOCKET_UNIT = "/etc/systemd/system/dockerlab-listener.socket"
+PROFILE = "/etc/profile.d/dockerlab-docker-host.sh"
 UNIT = {
     "file": "/lib/systemd/system/docker.service",
     "exec_start": "/usr/sbin/dockerd -H fd:// --containerd=/run/containerd/containerd.sock",
@@ -108,6 +119,10 @@ def _variables(pki, **changes):
         "docker_access_exclusive": False,
         "docker_access_extra_sans": [],
         "docker_access_cert_renew_days": 30,
+        "profile": PROFILE,
+        "revoked": [],
+        "docker_access_restricted_users": [],
+        "docker_access_authz": True,
         **changes,
     }
 
@@ -156,6 +171,16 @@ def test_a_converged_host_has_nothing_to_do(pki):
         "server_status": "ok",
         "tls_stale": [],
         "listener_current": True,
+        "restricted": [],
+        "revoked": [],
+        "authz_wanted": False,
+        "authz_current": True,
+        "authz_plugins": [],
+        "authz_named": False,
+        "group_remove": [],
+        "profile_text": None,
+        "profile_current": True,
+        "revoked_bundles": [],
         "todo": False,
     }
 
@@ -406,6 +431,123 @@ def test_a_file_the_controller_lacks_is_stale(own_pki):
     result = plan(facts, _variables(own_pki))
     assert f"{TLS_DIR}/server-key.pem" in [item["dest"] for item in result["tls_stale"]]
     assert result["server_status"] == "missing"
+
+
+def _restricted(pki, facts, restricted=("pupil",), revoked=()):
+    """A host converged with the policy on for ``restricted``: the plugin's
+    service unit and policy file as docker_authz_plugin writes them, the
+    plugin named in daemon.json, the login script in place."""
+    restricted, revoked = sorted(restricted), sorted(revoked)
+    facts["files"][SERVICE_UNIT] = {"exists": True, "inputs": authz_inputs_hash(), "mode": "0644"}
+    facts["files"][POLICY_FILE] = {"exists": True, "sha256": policy_sha256(restricted, revoked)}
+    facts["daemon_json"] = {"config": {"authorization-plugins": [PLUGIN_NAME]}}
+    if restricted:
+        text = access_plan.profile_text(restricted, "tcp://127.0.0.1:2376")
+        facts["files"][PROFILE] = {
+            "exists": True,
+            "sha256": hashlib.sha256(text.encode()).hexdigest(),
+            "mode": "0644",
+            "uid": 0,
+            "gid": 0,
+        }
+    return facts
+
+
+def test_a_host_converged_with_restricted_users_has_nothing_to_do(pki):
+    facts = _restricted(pki, _converged(pki))
+    result = plan(facts, _variables(pki, docker_access_restricted_users=["pupil"]))
+    assert (result["authz_wanted"], result["authz_current"], result["profile_current"]) == (True, True, True)
+    assert result["todo"] is False
+
+
+def test_a_restricted_user_turns_the_policy_on(pki):
+    result = plan(_converged(pki), _variables(pki, docker_access_restricted_users=["pupil"]))
+    assert (result["authz_wanted"], result["authz_current"]) == (True, False)
+    assert result["authz_plugins"] == [PLUGIN_NAME]
+    assert "DOCKER_HOST=tcp://127.0.0.1:2376 DOCKER_TLS_VERIFY=1" in result["profile_text"]
+    assert result["profile_text"].count("pupil)") == 1
+    assert result["todo"] is True
+
+
+def test_other_authorization_plugins_are_kept(pki):
+    facts = _converged(pki)
+    facts["daemon_json"] = {"config": {"authorization-plugins": ["opa"]}}
+    result = plan(facts, _variables(pki, docker_access_restricted_users=["pupil"]))
+    assert result["authz_plugins"] == ["opa", PLUGIN_NAME]
+    facts = _restricted(pki, _converged(pki))
+    facts["daemon_json"]["config"]["authorization-plugins"] = ["opa", PLUGIN_NAME]
+    assert plan(facts, _variables(pki))["authz_plugins"] == ["opa"]
+
+
+@pytest.mark.parametrize("change", ["policy", "program", "daemon_json", "profile"])
+def test_a_policy_that_differs(pki, change):
+    facts = _restricted(pki, _converged(pki))
+    if change == "policy":
+        facts["files"][POLICY_FILE]["sha256"] = policy_sha256(["someone"], [])
+    elif change == "program":
+        facts["files"][SERVICE_UNIT]["inputs"] = "0" * 64
+    elif change == "daemon_json":
+        facts["daemon_json"]["config"] = {}
+    else:
+        facts["files"][PROFILE]["mode"] = "0666"
+    result = plan(facts, _variables(pki, docker_access_restricted_users=["pupil"]))
+    field = "profile_current" if change == "profile" else "authz_current"
+    assert result[field] is False
+    assert result["todo"] is True
+
+
+def test_a_restricted_user_leaves_the_docker_group(pki):
+    facts = _restricted(pki, _converged(pki))
+    facts["group"]["members"] = ["student", "pupil"]
+    result = plan(facts, _variables(pki, docker_access_restricted_users=["pupil"]))
+    assert (result["group_remove"], result["group_differs"], result["todo"]) == (["pupil"], True, True)
+
+
+def test_a_revoked_users_bundle_is_removed_and_the_policy_stays_on(pki):
+    # student's certificate is still valid, and student is no longer allowed.
+    facts = _restricted(pki, _converged(pki), restricted=(), revoked=("student",))
+    variables = _variables(pki, docker_access_users=[], bundle_users=["root"], revoked=["student"])
+    result = plan(facts, variables)
+    assert (result["authz_wanted"], result["authz_current"]) == (True, True)
+    assert result["revoked_bundles"] == [f"/home/student/.docker/{item['name']}" for item in BUNDLE_FILES]
+    assert result["group_remove"] == ["student"]
+    assert result["profile_text"] is None
+
+
+def test_a_bundle_that_is_not_the_pkis_is_left_alone(pki):
+    facts = _restricted(pki, _converged(pki), restricted=(), revoked=("student",))
+    facts["users"]["student"]["files"][".docker/cert.pem"]["sha256"] = "0" * 64
+    variables = _variables(pki, docker_access_users=[], bundle_users=["root"], revoked=["student"])
+    assert plan(facts, variables)["revoked_bundles"] == []
+
+
+def test_turning_the_policy_off_takes_the_plugin_out(pki):
+    facts = _restricted(pki, _converged(pki))
+    result = plan(facts, _variables(pki, docker_access_authz=False))
+    assert (result["authz_wanted"], result["authz_current"], result["authz_plugins"]) == (False, False, [])
+    assert result["profile_current"] is False  # the login script goes too
+    assert result["todo"] is True
+
+
+def test_no_policy_without_tls(pki):
+    variables = _variables(pki, docker_access_tcp="off", revoked=["student"])
+    result = plan(_converged(pki), variables)
+    assert (result["authz_wanted"], result["revoked"]) == (False, [])
+
+
+def test_revoked_certificates_are_the_pkis_valid_ones_no_longer_allowed(own_pki):
+    assert certs_revoked(["root", "student"], str(own_pki)) == []
+    assert certs_revoked(["root"], str(own_pki)) == ["student"]
+    # A certificate from another CA is not this CA's to revoke.
+    other_key = x509_certs.ec_key()
+    other = x509_certs.certificate(
+        "other CA", other_key, x509_certs.name("other CA"), other_key, now=NOW, ca=True
+    )
+    cert, _key = _issue("stranger", other, other_key)
+    _write(own_pki / "users" / "stranger" / "cert.pem", cert)
+    assert certs_revoked(["root"], str(own_pki)) == ["student"]
+    # Expired: nothing to refuse.
+    assert certs_revoked(["root"], str(own_pki), now=NOW + datetime.timedelta(days=4000)) == []
 
 
 def test_the_filter_is_exposed():

@@ -63,10 +63,11 @@ def _docs(name):
     return docs
 
 
-def test_the_collection_exposes_its_six_filters():
+def test_the_collection_exposes_its_seven_filters():
     assert FILTERS == [
         "access_checks",
         "access_plan",
+        "certs_revoked",
         "certs_to_issue",
         "channel_rows",
         "engine_plan",

@@ -515,8 +515,24 @@ def test_a_host_with_its_users_and_the_ca_key_is_fine(tmp_path):
 )
 def test_users_that_do_not_exist_are_named(tmp_path, missing, expected):
     (tmp_path / "ca-key.pem").write_text("key")
-    errors = host_errors(_read(dict.fromkeys(missing)), _host_vars(tmp_path))
+    errors = host_errors(_read(dict.fromkeys(missing)), _host_vars(tmp_path, docker_access_users=missing))
     assert errors == [f"{expected} Create the user(s) first or remove them from the list."]
+
+
+def test_restricted_users_that_do_not_exist_are_named(tmp_path):
+    (tmp_path / "ca-key.pem").write_text("key")
+    variables = _host_vars(tmp_path, docker_access_restricted_users=["ghost"])
+    errors = host_errors(_read({"ghost": None}), variables)
+    assert errors == [
+        "docker_access_restricted_users lists ghost, who does not exist on lab1."
+        " Create the user(s) first or remove them from the list."
+    ]
+
+
+def test_a_revoked_user_gone_from_the_host_is_no_error(tmp_path):
+    # The read asks for revoked users' bundles too; they need not exist.
+    (tmp_path / "ca-key.pem").write_text("key")
+    assert host_errors(_read({"former": None}), _host_vars(tmp_path, docker_access_users=["student"])) == []
 
 
 def test_a_lost_ca_key_is_refused_where_the_host_trusts_a_ca(tmp_path):
@@ -688,7 +704,7 @@ def test_the_port_is_the_variable_or_dockers_convention(tmp_path, mode, port, ex
 def test_host_errors_are_refused(tmp_path):
     read = _covering_read()
     read["users"]["ghost"] = None
-    result = checks(read, _check_vars(tmp_path))
+    result = checks(read, _check_vars(tmp_path, docker_access_users=["ghost"]))
     assert result["preflight_errors"] == result["host_errors"]
     assert "ghost" in result["host_errors"][0]
 

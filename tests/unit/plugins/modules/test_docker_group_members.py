@@ -220,9 +220,36 @@ def test_exclusive_warns_about_members_by_primary_group(etc):
     result = run_in_private_etc(etc, {"users": ["bob", "carol"], "exclusive": True})
     assert result["changed"] is False
     assert result["warnings"] == [
-        "User(s) dave have 'docker' as their primary group, so they keep its rights even with "
-        "exclusive=true; change their primary group."
+        "User(s) dave have 'docker' as their primary group, so they keep its rights though they "
+        "were to leave it; change their primary group."
     ]
+
+
+@needs_namespace
+def test_absent_users_leave_the_group_and_others_stay(etc):
+    result = run_in_private_etc(etc, {"users": ["alice"], "absent_users": ["carol", "ghost"]})
+    assert (result["changed"], result["added"], result["removed"]) == (True, ["alice"], ["carol"])
+    assert etc.group("docker") == (DOCKER_GID, ["alice", "bob"])
+    assert etc.gshadow_members("docker") == ["alice", "bob"]
+
+
+@needs_namespace
+def test_an_absent_user_whose_primary_group_it_is_is_named(etc):
+    result = run_in_private_etc(etc, {"users": [], "absent_users": ["dave"]})
+    assert result["changed"] is False
+    assert result["warnings"] == [
+        "User(s) dave have 'docker' as their primary group, so they keep its rights though they "
+        "were to leave it; change their primary group."
+    ]
+
+
+@needs_namespace
+def test_a_user_both_wanted_and_absent_fails_and_changes_nothing(etc):
+    before = etc.state()
+    result = run_in_private_etc(etc, {"users": ["alice"], "absent_users": ["alice"]})
+    assert result["failed"] is True
+    assert "alice are in both users and absent_users" in result["msg"]
+    assert etc.state() == before
 
 
 @needs_namespace
