@@ -26,6 +26,7 @@ import fcntl
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import socketserver
@@ -48,6 +49,8 @@ from ansible_collections.dockerlab.docker.plugins.module_utils._authz_config imp
 from ansible_collections.dockerlab.docker.plugins.module_utils._files import write_atomic
 
 CONTENT_TYPE = "application/vnd.docker.plugins.v1.2+json"
+# A container's full id, as dockerd gives it.
+FULL_ID = re.compile(r"[0-9a-f]{64}")
 # systemd passes sockets from file descriptor 3 on (sd_listen_fds(3)).
 SD_LISTEN_FDS_START = 3
 
@@ -150,7 +153,9 @@ class Plugin:
         user = str(request.get("User") or "")
 
         def owns_container(ref):
-            id_ = self.resolve(ref)
+            # A full id is what the docker CLI sends after a create: it owns
+            # it or not without asking dockerd (a name or a prefix needs it).
+            id_ = ref if FULL_ID.fullmatch(ref) else self.resolve(ref)
             return id_ is not None and self.owners.owner("containers", id_) == user
 
         def owns_exec(id_):

@@ -175,29 +175,16 @@ def test_each_way_out_is_refused_through_the_cli_naming_the_rule(host, case, arg
     assert f"{DENIED}{rule}:" in out.stderr, (case, out.stderr)
 
 
+def create(case, host_config, rule):
+    """An API breakout through POST /containers/create with ``host_config``."""
+    return (case, "POST", "/containers/create", {"Image": IMAGE, "HostConfig": host_config}, rule)
+
+
 # (case, method, path, body, rule)
 API_BREAKOUTS = [
-    (
-        "privileged",
-        "POST",
-        "/containers/create",
-        {"Image": IMAGE, "HostConfig": {"Privileged": True}},
-        "privileged",
-    ),
-    (
-        "binds",
-        "POST",
-        "/containers/create",
-        {"Image": IMAGE, "HostConfig": {"Binds": ["/:/host"]}},
-        "host-path",
-    ),
-    (
-        "mounts",
-        "POST",
-        "/containers/create",
-        {"Image": IMAGE, "HostConfig": {"Mounts": [{"Type": "bind", "Source": "/etc", "Target": "/x"}]}},
-        "host-path",
-    ),
+    create("privileged", {"Privileged": True}, "privileged"),
+    create("binds", {"Binds": ["/:/host"]}, "host-path"),
+    create("mounts", {"Mounts": [{"Type": "bind", "Source": "/etc", "Target": "/x"}]}, "host-path"),
     (
         "volume",
         "POST",
@@ -205,51 +192,12 @@ API_BREAKOUTS = [
         {"Name": "hostetc", "Driver": "local", "DriverOpts": {"type": "none", "o": "bind", "device": "/etc"}},
         "host-path",
     ),
-    (
-        "caps",
-        "POST",
-        "/containers/create",
-        {"Image": IMAGE, "HostConfig": {"CapAdd": ["cap_sys_admin"]}},
-        "capabilities",
-    ),
-    (
-        "pid",
-        "POST",
-        "/containers/create",
-        {"Image": IMAGE, "HostConfig": {"PidMode": "host"}},
-        "host-namespace",
-    ),
-    (
-        "net",
-        "POST",
-        "/containers/create",
-        {"Image": IMAGE, "HostConfig": {"NetworkMode": "host"}},
-        "host-namespace",
-    ),
-    (
-        "devices",
-        "POST",
-        "/containers/create",
-        {
-            "Image": IMAGE,
-            "HostConfig": {"Devices": [{"PathOnHost": "/dev/mem", "PathInContainer": "/dev/mem"}]},
-        },
-        "devices",
-    ),
-    (
-        "seccomp",
-        "POST",
-        "/containers/create",
-        {"Image": IMAGE, "HostConfig": {"SecurityOpt": ["seccomp=unconfined"]}},
-        "seccomp",
-    ),
-    (
-        "cgroup",
-        "POST",
-        "/containers/create",
-        {"Image": IMAGE, "HostConfig": {"CgroupParent": "/"}},
-        "cgroup-parent",
-    ),
+    create("caps", {"CapAdd": ["cap_sys_admin"]}, "capabilities"),
+    create("pid", {"PidMode": "host"}, "host-namespace"),
+    create("net", {"NetworkMode": "host"}, "host-namespace"),
+    create("devices", {"Devices": [{"PathOnHost": "/dev/mem", "PathInContainer": "/dev/mem"}]}, "devices"),
+    create("seccomp", {"SecurityOpt": ["seccomp=unconfined"]}, "seccomp"),
+    create("cgroup", {"CgroupParent": "/"}, "cgroup-parent"),
     ("not-json", "POST", "/containers/create", None, "unreadable"),
     ("swarm", "POST", "/swarm/init", {"ListenAddr": "127.0.0.1:2377"}, "cluster"),
     ("build", "POST", "/build", None, "unknown"),

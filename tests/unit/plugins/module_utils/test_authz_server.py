@@ -100,6 +100,26 @@ def test_an_exec_is_its_creators(plugin):
     assert ask("/AuthZPlugin.AuthZReq", req("bob", "POST", start, {"Detach": False}))["Allow"] is False
 
 
+def test_a_full_id_is_judged_without_asking_dockerd(tmp_path):
+    # What the docker CLI sends after a create; names and prefixes are
+    # resolved (the resolver stands for dockerd and records what it is asked).
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"restricted": ["alice", "bob"], "revoked": []}))
+    owners = tmp_path / "owners.json"
+    owners.write_text(json.dumps({"containers": {APP_ID: "alice"}}))
+    asked = []
+    plugin = Plugin(str(policy), str(owners), lambda ref: asked.append(ref) or APP_ID)
+    start = f"/v1.43/containers/{APP_ID}/start"
+    assert plugin.authz_request(req("alice", "POST", start)) == {"Allow": True}
+    assert plugin.authz_request(req("bob", "POST", start))["Allow"] is False
+    assert asked == []
+    assert plugin.authz_request(req("alice", "POST", "/v1.43/containers/app/start")) == {"Allow": True}
+    assert plugin.authz_request(req("alice", "POST", f"/v1.43/containers/{APP_ID[:12]}/start")) == {
+        "Allow": True
+    }
+    assert asked == ["app", APP_ID[:12]]
+
+
 def test_the_policy_file_is_read_again_when_it_changes(plugin):
     ask, policy, _owners, _names = plugin
     ping = req("alice", "GET", "/_ping")
