@@ -31,7 +31,14 @@ dockerlab.role=bench, never the user's lab hosts):
    runs on a converged host): the least a re-run can do, whose ratio is the
    floor of site.yml's here. The counts are measured in rounds (one sample
    of each per round), so that a slow spell of the machine does not fall on
-   one count only.
+   one count only;
+6. the authorization policy's cost (--only authz), on a Debian 12 host and,
+   with --distributions, others: the latency of GET /_ping over TLS (a new
+   connection each, 200 calls) and of `docker run --rm IMAGE true` with the
+   docker CLI over TLS (30 calls), p50 and p95, without the policy (root's
+   bundle), and with it (root's bundle, which the policy allows at once, and
+   a restricted user's, which it judges in full). bench/latency.py times
+   them on the lab host.
 
 Each figure is min / median / max over --samples runs. Prints a table and
 writes bench/results/<UTC time>.json and bench/results/latest.json. It
@@ -42,6 +49,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -55,6 +63,9 @@ RESULTS = ROOT / "bench" / "results"
 SITE = ROOT / "playbooks" / "site.yml"
 FLOOR = ROOT / "bench" / "floor.yml"
 PROBE = ROOT / "bench" / "probe.py"
+LATENCY = ROOT / "bench" / "latency.py"
+# The restricted user of the authz measurement.
+BENCH_USER = "benchuser"
 HOSTS_PLAYBOOK = ROOT / "tests" / "lab" / "hosts.yml"
 PACKAGE_ACTIONS = {"ansible.builtin.apt", "apt", "ansible.builtin.package", "package"}
 TARGETS = {
@@ -65,6 +76,10 @@ TARGETS = {
     "reload_failed": "0",
     "reload_pid": "same PID every time",
     "restart_tls_refused": "0",
+    "authz_added_p50_ms": "<= 2 ms added at p50",
+    # docker run --rm IMAGE makes five API calls: HEAD /_ping, create,
+    # attach, wait and start.
+    "authz_added_p50_ms_run": "<= 10 ms (5 API calls x 2 ms)",
 }
 # The lab's registry mirror (inventory/lab/group_vars/all.yml) and one more,
 # never pulled from, that the reload measurement adds and takes away.
@@ -440,6 +455,83 @@ def reconfigure(samples, distribution):
     return {kind: reconfigure_summary(items) for kind, items in runs.items()}
 
 
+def latency(host, kind, bundle, count):
+    """bench/latency.py on ``host``: p50 and p95 (ms) of ``count`` calls."""
+    subprocess.run(["docker", "cp", str(LATENCY), f"{host}:/root/latency.py"], check=True)
+    out = host_exec(host, "python3", "/root/latency.py", kind, "--bundle", bundle, "--count", str(count))
+    return json.loads(out.stdout)
+
+
+def authz(samples, distribution):
+    """The policy's cost per API call: off, then on, in rounds."""
+    host = bench_names(1, distribution)[0]
+    create_hosts([host], fresh=False, distribution=distribution)
+    host_exec(host, "sh", "-c", f"id {BENCH_USER} >/dev/null 2>&1 || useradd -m -s /bin/bash {BENCH_USER}")
+    root, user = "/root/.docker", f"/home/{BENCH_USER}/.docker"
+    runs = {"off_root": [], "on_root": [], "on_restricted": []}
+    for i in range(samples):
+        log(f"authz {i + 1}/{samples} on {host}: without the policy")
+        run_json(SITE, [host], {"docker_access_restricted_users": [], "docker_access_authz": False})
+        runs["off_root"].append({kind: latency(host, kind, root, count) for kind, count in LATENCY_CALLS})
+        log(f"authz {i + 1}/{samples} on {host}: with the policy ({BENCH_USER} restricted)")
+        run_json(SITE, [host], {"docker_access_restricted_users": [BENCH_USER]})
+        runs["on_root"].append({kind: latency(host, kind, root, count) for kind, count in LATENCY_CALLS})
+        runs["on_restricted"].append(
+            {kind: latency(host, kind, user, count) for kind, count in LATENCY_CALLS}
+        )
+    run_json(SITE, [host], {"docker_access_restricted_users": [], "docker_access_authz": False})
+    # Its certificate, still valid, would count as revoked in the other
+    # measurements and turn the policy on there: the bench's CA forgets it.
+    shutil.rmtree(Path(env()["DOCKERLAB_PKI_DIR"]) / "users" / BENCH_USER, ignore_errors=True)
+    out = {
+        case: {
+            kind: {stat: spread(sample[kind][stat] for sample in items) for stat in ("p50_ms", "p95_ms")}
+            for kind, _count in LATENCY_CALLS
+        }
+        for case, items in runs.items()
+    }
+    for kind, _count in LATENCY_CALLS:
+        base = out["off_root"][kind]["p50_ms"]["median"]
+        out[f"added_p50_ms_{kind}"] = {
+            case: round(out[case][kind]["p50_ms"]["median"] - base, 2)
+            for case in ("on_root", "on_restricted")
+        }
+    return out
+
+
+# (kind, calls per sample) of the authz measurement.
+LATENCY_CALLS = (("ping", 200), ("run", 30))
+
+
+def authz_rows(az, docker):
+    """The table's rows for one distribution's authz results."""
+    rows = []
+    names = {"ping": "GET /_ping over TLS", "run": "docker run --rm over TLS"}
+    for kind, _count in LATENCY_CALLS:
+        for case, label in (
+            ("off_root", "no policy"),
+            ("on_root", "policy, root"),
+            ("on_restricted", "policy, restricted"),
+        ):
+            item = az[case][kind]
+            rows.append(
+                (
+                    f"{names[kind]}, Docker {docker}, {label}: p50 / p95 (ms)",
+                    f"{item['p50_ms']['median']:.1f} / {item['p95_ms']['median']:.1f}",
+                    "",
+                )
+            )
+        added = az[f"added_p50_ms_{kind}"]
+        rows.append(
+            (
+                "  added at p50 (ms): root / restricted",
+                f"{added['on_root']:.1f} / {added['on_restricted']:.1f}",
+                TARGETS["authz_added_p50_ms"] if kind == "ping" else TARGETS["authz_added_p50_ms_run"],
+            )
+        )
+    return rows
+
+
 def scaling(samples):
     create_hosts(bench_names(8), fresh=False)
     log("converging 8 bench hosts (first time for the new ones)")
@@ -506,6 +598,8 @@ def table(results):
     for distribution, rc in (results.get("reconfigure") or {}).items():
         docker = DOCKER_VERSIONS.get(distribution, distribution)
         rows += reconfigure_rows(rc, docker)
+    for distribution, az in (results.get("authz") or {}).items():
+        rows += authz_rows(az, DOCKER_VERSIONS.get(distribution, distribution))
     if "scaling" in results:
         for count, sc in results["scaling"]["hosts"].items():
             rows += [
@@ -605,15 +699,15 @@ def main():
     parser.add_argument(
         "--only",
         nargs="*",
-        choices=["first", "rerun", "availability", "reconfigure", "scaling"],
-        default=["first", "rerun", "availability", "reconfigure", "scaling"],
+        choices=["first", "rerun", "availability", "reconfigure", "scaling", "authz"],
+        default=["first", "rerun", "availability", "reconfigure", "scaling", "authz"],
     )
     parser.add_argument(
         "--distributions",
         nargs="*",
         choices=sorted(DOCKER_VERSIONS),
         default=["bookworm"],
-        help="lab host distributions of the reconfigure measurement (default bookworm)",
+        help="lab host distributions of the reconfigure and authz measurements (default bookworm)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the bench hosts afterwards")
     args = parser.parse_args()
@@ -638,6 +732,8 @@ def main():
             results["reconfigure"] = {d: reconfigure(args.samples, d) for d in args.distributions}
         if "scaling" in args.only:
             results["scaling"] = scaling(args.samples)
+        if "authz" in args.only:
+            results["authz"] = {d: authz(args.samples, d) for d in args.distributions}
     finally:
         if not args.keep:
             remove_hosts()
