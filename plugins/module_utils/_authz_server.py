@@ -305,7 +305,7 @@ def serve(socket_path, policy_path, owners_path, docker_socket=DEFAULT_SOCKET, w
             stopping.append(True)
             os.close(alive)
 
-    children = {fork() for _ in range(workers)}
+    children = {fork() for _worker in range(workers)}
     signal.signal(signal.SIGTERM, stop)
     while children:
         try:

@@ -43,7 +43,7 @@ def api(host, user, method, path, body=None):
     )
     out = as_user(host, user, command)
     assert out.rc == 0, out.stderr
-    status, _, text = out.stdout.partition("\n")
+    status, _newline, text = out.stdout.partition("\n")
     return int(status), text
 
 

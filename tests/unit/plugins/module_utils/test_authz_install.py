@@ -114,7 +114,7 @@ def installed(tmp_path, short_tmp):
     # Nothing of this checkout may be on the program's path.
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": "/nonexistent"}
     proc = subprocess.Popen(args, env=env, cwd=str(tmp_path), stderr=subprocess.PIPE, text=True)
-    for _ in range(100):
+    for _attempt in range(100):
         if os.path.exists(sock) or proc.poll() is not None:
             break
         time.sleep(0.05)
