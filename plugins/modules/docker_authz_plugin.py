@@ -134,7 +134,6 @@ policy:
 """
 
 import contextlib
-import json
 import os
 import shutil
 import time
@@ -142,6 +141,8 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dockerlab.docker.plugins.module_utils import _authz_install as install
 from ansible_collections.dockerlab.docker.plugins.module_utils._api import authz_plugin_answers
+from ansible_collections.dockerlab.docker.plugins.module_utils._authz_config import configured_plugins
+from ansible_collections.dockerlab.docker.plugins.module_utils._daemon_json import parse
 from ansible_collections.dockerlab.docker.plugins.module_utils._files import (
     read_text,
     text_diff,
@@ -171,14 +172,13 @@ def file_differs(path, text, mode):
 
 
 def names_plugin(daemon_json):
-    """Whether daemon.json names the plugin in authorization-plugins."""
+    """Whether daemon.json names the plugin in authorization-plugins (one
+    that cannot be read or parsed names none)."""
     try:
-        with open(daemon_json, encoding="utf-8") as handle:
-            config = json.load(handle)
-    except (OSError, ValueError):
+        config, _error = parse(read_text(daemon_json))
+    except (OSError, UnicodeDecodeError):
         return False
-    plugins = config.get("authorization-plugins") if isinstance(config, dict) else None
-    return isinstance(plugins, list) and install.PLUGIN_NAME in plugins
+    return install.PLUGIN_NAME in configured_plugins([], config or {})
 
 
 class AuthzPlugin:
