@@ -32,15 +32,20 @@ options:
       - C(host) (the inventory name), C(dropin) (the listener drop-in's
         path), C(socket_unit) (the listener socket unit's path),
         C(bundle_users) (the users who get a client bundle on this
-        host) and C(bundle_files) (the bundle's files, a list of C(name) and
-        C(mode)). An empty C(docker_access_tcp_port) is Docker's convention
-        for the mode.
+        host), C(bundle_files) (the bundle's files, a list of C(name) and
+        C(mode)), C(profile) (the restricted users' login script),
+        C(revoked) (the users whose certificates the policy refuses, as
+        M(dockerlab.docker.certs_revoked) says), C(authz_plugin) (the
+        authorization plugin's name) and C(authz_files) (its service unit
+        and policy file). An empty C(docker_access_tcp_port) is Docker's
+        convention for the mode.
       - The role's C(docker_access_tcp), C(docker_access_tcp_port),
         C(docker_access_tcp_address), C(docker_access_tcp_held_by),
         C(docker_access_tls_dir),
         C(docker_access_pki_dir), C(docker_access_users),
-        C(docker_access_exclusive), C(docker_access_extra_sans) and
-        C(docker_access_cert_renew_days).
+        C(docker_access_exclusive), C(docker_access_extra_sans),
+        C(docker_access_cert_renew_days),
+        C(docker_access_restricted_users) and C(docker_access_authz).
     type: dict
     required: true
 """
@@ -72,7 +77,8 @@ _value:
       description:
         - True when the docker group does not exist, lacks one of
           C(docker_access_users), or, with C(docker_access_exclusive), has
-          a member that is not one of them.
+          a member that is not one of them, or has a member of
+          C(group_remove).
       type: bool
     ca_missing:
       description:
@@ -126,26 +132,64 @@ _value:
         - Always false with C(insecure), so that the module runs, and shows
           its warning, on every run.
       type: bool
+    restricted:
+      description: C(docker_access_restricted_users), sorted.
+      type: list
+      elements: str
+    revoked:
+      description: C(revoked), sorted; empty without TLS.
+      type: list
+      elements: str
+    authz_wanted:
+      description:
+        - Whether the authorization policy must be on. With TLS, when
+          C(docker_access_authz) is true and there is a restricted or a
+          revoked user.
+      type: bool
+    authz_current:
+      description:
+        - Wanted, when the service unit records the plugin's inputs hash,
+          the policy file is the one for C(restricted) and C(revoked) (by
+          sha256), and daemon.json names the plugin; not wanted, when
+          neither file exists and daemon.json does not name it.
+      type: bool
+    authz_plugins:
+      description: What daemon.json's C(authorization-plugins) must be (other plugins kept, in their order).
+      type: list
+      elements: str
+    authz_named:
+      description: Whether daemon.json names the plugin now.
+      type: bool
+    group_remove:
+      description: Members of the docker group who are restricted or revoked (they leave it).
+      type: list
+      elements: str
+    profile_text:
+      description: The login script's text, or null where no user is restricted (no script).
+      type: str
+    profile_current:
+      description:
+        - Whether the login script is as wanted (by sha256, mode 0644,
+          root), or absent where none is wanted.
+      type: bool
+    revoked_bundles:
+      description:
+        - The files of revoked users' bundles on the host that are the PKI's
+          (their cert.pem is the controller's), to remove.
+      type: list
+      elements: str
     todo:
       description:
         - True when access.yml has anything to do (converge's gate).
         - That is when C(group_differs), with TLS when C(ca_missing),
           C(own_clients_to_issue), a C(server_status) other than C(ok) or
-          C(tls_stale), or when the listener is not current.
+          C(tls_stale), when the listener, the policy or the login script
+          is not current, or when there are revoked bundles to remove.
       type: bool
 """
 
 import os
 
-from ansible_collections.dockerlab.docker.plugins.module_utils._authz_install import (
-    PLUGIN_NAME,
-    POLICY_FILE,
-    SERVICE_UNIT,
-    policy_sha256,
-)
-from ansible_collections.dockerlab.docker.plugins.module_utils._authz_install import (
-    inputs_hash as authz_inputs_hash,
-)
 from ansible_collections.dockerlab.docker.plugins.module_utils._files import text_sha256
 from ansible_collections.dockerlab.docker.plugins.module_utils._listener import (
     holder,
@@ -197,17 +241,25 @@ def authz_plan(facts, v, members, url):
     config = (facts.get("daemon_json") or {}).get("config") or {}
     named = config.get("authorization-plugins")
     named = [str(name) for name in named] if isinstance(named, list) else []
-    service = files.get(SERVICE_UNIT) or {}
-    policy = files.get(POLICY_FILE) or {}
+    # The plugin's name, service unit and policy file as the role names them
+    # (its tests hold them equal to _authz_install's).
+    plugin_name = v["authz_plugin"]
+    service_path, policy_path = v["authz_files"]
+    service = files.get(service_path) or {}
+    policy = files.get(policy_path) or {}
     if wanted:
-        installed_current = service.get("inputs") == authz_inputs_hash() and policy.get(
+        # Imported here: it brings the plugin's program, which a host without
+        # the policy does not need (about 40 ms in each process).
+        from ansible_collections.dockerlab.docker.plugins.module_utils import _authz_install
+
+        installed_current = service.get("inputs") == _authz_install.inputs_hash() and policy.get(
             "sha256"
-        ) == policy_sha256(restricted, revoked)
-        plugins = named if PLUGIN_NAME in named else [*named, PLUGIN_NAME]
-        current = installed_current and PLUGIN_NAME in named
+        ) == _authz_install.policy_sha256(restricted, revoked)
+        plugins = named if plugin_name in named else [*named, plugin_name]
+        current = installed_current and plugin_name in named
     else:
-        plugins = [name for name in named if name != PLUGIN_NAME]
-        current = not service.get("exists") and not policy.get("exists") and PLUGIN_NAME not in named
+        plugins = [name for name in named if name != plugin_name]
+        current = not service.get("exists") and not policy.get("exists") and plugin_name not in named
     profile = files.get(v["profile"]) or {}
     text = profile_text(restricted, url) if restricted and url else None
     if text is None:
@@ -240,7 +292,7 @@ def authz_plan(facts, v, members, url):
         "authz_wanted": wanted,
         "authz_current": current,
         "authz_plugins": plugins,
-        "authz_named": PLUGIN_NAME in named,
+        "authz_named": plugin_name in named,
         "group_remove": sorted(set(members) & (set(restricted) | set(revoked))),
         "profile_text": text,
         "profile_current": profile_current,

@@ -133,17 +133,20 @@ def certs_revoked(allowed, pki_dir, now=None):
     sorted. Their certificates still open dockerd's TLS listener: the
     authorization policy refuses them."""
     users_dir = os.path.join(pki_dir, "users")
-    ca_path = os.path.join(pki_dir, "ca.pem")
     try:
-        names = sorted(os.listdir(users_dir))
-        ca = _load_cert(ca_path)
+        names = [name for name in sorted(os.listdir(users_dir)) if name not in allowed]
+    except OSError:
+        return []
+    if not names:
+        # The usual case: nobody to revoke, and cryptography not imported.
+        return []
+    try:
+        ca = _load_cert(os.path.join(pki_dir, "ca.pem"))
     except (OSError, ValueError):
         return []
     now = now or datetime.datetime.now(datetime.UTC)
     out = []
     for name in names:
-        if name in allowed:
-            continue
         try:
             cert = _load_cert(os.path.join(users_dir, name, "cert.pem"))
         except (OSError, ValueError):

@@ -27,6 +27,7 @@ from ansible_collections.dockerlab.docker.plugins.module_utils._authz_install im
 )
 from ansible_collections.dockerlab.docker.plugins.module_utils._listener import inputs_hash, tcp_port
 from ansible_collections.dockerlab.docker.plugins.modules import docker_daemon_listener, docker_host_facts
+from ansible_collections.dockerlab.docker.plugins.plugin_utils import _pki
 from ansible_collections.dockerlab.docker.plugins.plugin_utils._pki import certs_revoked
 from ansible_collections.dockerlab.docker.tests.unit import x509_certs
 
@@ -123,6 +124,8 @@ def _variables(pki, **changes):
         "revoked": [],
         "docker_access_restricted_users": [],
         "docker_access_authz": True,
+        "authz_plugin": PLUGIN_NAME,
+        "authz_files": [SERVICE_UNIT, POLICY_FILE],
         **changes,
     }
 
@@ -548,6 +551,15 @@ def test_revoked_certificates_are_the_pkis_valid_ones_no_longer_allowed(own_pki)
     assert certs_revoked(["root"], str(own_pki)) == ["student"]
     # Expired: nothing to refuse.
     assert certs_revoked(["root"], str(own_pki), now=NOW + datetime.timedelta(days=4000)) == []
+
+
+def test_nobody_to_revoke_costs_no_certificate_parsing(own_pki, monkeypatch):
+    # The usual case, at every host read: cryptography is not even imported.
+    def no_crypto():
+        raise AssertionError("cryptography was used")
+
+    monkeypatch.setattr(_pki, "_crypto", no_crypto)
+    assert certs_revoked(["root", "student"], str(own_pki)) == []
 
 
 def test_the_filter_is_exposed():

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from ansible_collections.dockerlab.docker.plugins.module_utils import _authz_install as install
 from ansible_collections.dockerlab.docker.plugins.module_utils._api import (
     UnixHTTPConnection,
@@ -57,8 +58,9 @@ def test_the_service_records_the_hash_and_runs_the_launcher_isolated():
 
 def test_the_role_reads_back_the_files_the_module_writes():
     variables = (ROOT / "roles" / "docker_access" / "vars" / "main.yml").read_text()
-    assert f"  - {install.SERVICE_UNIT}\n" in variables
-    assert f"  - {install.POLICY_FILE}\n" in variables
+    files = yaml.safe_load(variables)["_docker_access_authz_files"]
+    assert files == [install.SERVICE_UNIT, install.POLICY_FILE]
+    assert yaml.safe_load(variables)["_docker_access_authz_plugin"] == install.PLUGIN_NAME
 
 
 @pytest.mark.parametrize(
