@@ -22,8 +22,8 @@ options:
   _input:
     description:
       - The fact of docker_host_facts, read with this role's users and files
-        (C(users), C(files), C(group), C(unit), C(fqdn), C(ipv4) and
-        C(ipv6) are used).
+        (C(users), C(files), C(group), C(unit), C(units), C(daemon_json),
+        C(fqdn), C(ipv4) and C(ipv6) are used).
     type: dict
     required: true
   variables:
@@ -36,8 +36,9 @@ options:
         C(mode)), C(profile) (the restricted users' login script),
         C(revoked) (the users whose certificates the policy refuses, as
         M(dockerlab.docker.certs_revoked) says), C(authz_plugin) (the
-        authorization plugin's name) and C(authz_files) (its service unit
-        and policy file). An empty C(docker_access_tcp_port) is Docker's
+        authorization plugin's name), C(authz_files) (its service unit
+        and policy file) and C(authz_socket) (its socket unit's name, whose
+        state the read has in C(units)). An empty C(docker_access_tcp_port) is Docker's
         convention for the mode.
       - The role's C(docker_access_tcp), C(docker_access_tcp_port),
         C(docker_access_tcp_address), C(docker_access_tcp_held_by),
@@ -150,7 +151,8 @@ _value:
       description:
         - Wanted, when the service unit records the plugin's inputs hash,
           the policy file is the one for C(restricted) and C(revoked) (by
-          sha256), and daemon.json names the plugin; not wanted, when
+          sha256), the socket unit is active and enabled, and daemon.json
+          names the plugin; not wanted, when
           neither file exists and daemon.json does not name it.
       type: bool
     authz_plugins:
@@ -190,6 +192,7 @@ _value:
 
 import os
 
+from ansible_collections.dockerlab.docker.plugins.module_utils._authz_config import configured_plugins
 from ansible_collections.dockerlab.docker.plugins.module_utils._files import text_sha256
 from ansible_collections.dockerlab.docker.plugins.module_utils._listener import (
     holder,
@@ -238,23 +241,26 @@ def authz_plan(facts, v, members, url):
     wanted = (
         v["docker_access_tcp"] == "tls" and truthy(v["docker_access_authz"]) and bool(restricted or revoked)
     )
-    config = (facts.get("daemon_json") or {}).get("config") or {}
-    named = config.get("authorization-plugins")
-    named = [str(name) for name in named] if isinstance(named, list) else []
-    # The plugin's name, service unit and policy file as the role names them
-    # (its tests hold them equal to _authz_install's).
+    named = configured_plugins([], (facts.get("daemon_json") or {}).get("config"))
+    # The plugin's name, service unit, policy file and socket unit as the
+    # role names them (its tests hold them equal to _authz_install's).
     plugin_name = v["authz_plugin"]
     service_path, policy_path = v["authz_files"]
     service = files.get(service_path) or {}
     policy = files.get(policy_path) or {}
+    socket_unit = (facts.get("units") or {}).get(v["authz_socket"]) or {}
     if wanted:
         # Imported here: it brings the plugin's program, which a host without
         # the policy does not need (about 40 ms in each process).
         from ansible_collections.dockerlab.docker.plugins.module_utils import _authz_install
 
-        installed_current = service.get("inputs") == _authz_install.inputs_hash() and policy.get(
-            "sha256"
-        ) == _authz_install.policy_sha256(restricted, revoked)
+        # A socket unit stopped (or disabled) by hand while daemon.json names
+        # the plugin makes every API call wait on it: started again.
+        installed_current = (
+            service.get("inputs") == _authz_install.inputs_hash()
+            and policy.get("sha256") == _authz_install.policy_sha256(restricted, revoked)
+            and bool(socket_unit.get("active") and socket_unit.get("enabled"))
+        )
         plugins = named if plugin_name in named else [*named, plugin_name]
         current = installed_current and plugin_name in named
     else:

@@ -87,6 +87,10 @@ _value:
       description:
         - What would make the deployment fail half-way, from the read, such as
           the host port held by another program or container, or an image found nowhere.
+        - Where the daemon did not answer the read (C(daemon_answered)), the
+          port's listeners that are Docker's own (docker-proxy, dockerd) are
+          not counted, as they may be the role's container's, and only the
+          daemon can tell.
         - Empty when there are input errors.
       type: list
       elements: str
@@ -144,6 +148,9 @@ from ansible_collections.dockerlab.docker.plugins.module_utils._host_read import
 from ansible_collections.dockerlab.docker.plugins.module_utils._listener import WILDCARDS, overlaps
 from ansible_collections.dockerlab.docker.plugins.module_utils._proc import describe
 from ansible_collections.dockerlab.docker.plugins.plugin_utils._values import truthy, whole_number
+
+# The processes that listen on a host port a container publishes.
+DOCKER_LISTENERS = ("docker-proxy", "dockerd")
 
 
 def _digest(repo_digest):
@@ -229,7 +236,7 @@ def _our_addresses(facts, name, host_port):
 def _ours(item, addresses):
     """A listener of the role's own container: docker-proxy (or dockerd) on
     one of its addresses (an IPv4 wildcard binding also listens on ::)."""
-    if item.get("process") not in ("docker-proxy", "dockerd"):
+    if item.get("process") not in DOCKER_LISTENERS:
         return False
     address = item.get("address", "")
     return address in addresses or (address == "::" and WILDCARDS[0] in addresses)
@@ -254,10 +261,14 @@ def host_errors(facts, image, name, bind_address, host_port):
     ]
     if not holders:
         ours = _our_addresses(facts, name, host_port)
+        answered = daemon_answered(facts)
         holders = [
             describe(item)
             for item in (facts.get("listening") or {}).get(port) or []
-            if overlaps(item.get("address", ""), bind_address) and not _ours(item, ours)
+            if overlaps(item.get("address", ""), bind_address)
+            and not _ours(item, ours)
+            # Docker's own listener, the daemon silent: perhaps the role's own container's.
+            and (answered or item.get("process") not in DOCKER_LISTENERS)
         ]
     if holders:
         errors.append(

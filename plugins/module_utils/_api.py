@@ -86,11 +86,6 @@ def ping_tls(host, port, ca_path, cert_path, key_path, timeout=5):
     return ping(conn)
 
 
-def plugin_socket(name, directory="/run/docker/plugins"):
-    """Where dockerd looks for a plugin's Unix socket (moby's pkg/plugins discovery)."""
-    return f"{directory}/{name}.sock"
-
-
 def authz_plugin_answers(socket_path, timeout=5):
     """(True, "") when an authorization plugin answers dockerd's
     ``POST /Plugin.Activate`` on ``socket_path`` with ``authz`` among what it

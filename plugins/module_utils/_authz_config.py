@@ -7,23 +7,35 @@ them would not answer it.
 
 Private to this collection, and small on purpose: docker_host_audit
 imports it without the plugin's program, which _authz_install (the
-installer's, which takes these names from here) brings along. Standard
-library only.
+installer's, which takes these names from here) brings along, and the
+controller's filters read daemon.json with it without the HTTP client,
+which only asking a plugin needs. Standard library only.
 """
 
 import json
 import os
-
-from ansible_collections.dockerlab.docker.plugins.module_utils._api import (
-    authz_plugin_answers,
-    plugin_socket,
-)
 
 # The name dockerd knows dockerlab's plugin by (daemon.json's
 # authorization-plugins), and the socket it finds it on (moby's plugin
 # discovery: NAME.sock in /run/docker/plugins).
 PLUGIN_NAME = "dockerlab-authz"
 PLUGINS_DIR = "/run/docker/plugins"
+
+
+def plugin_socket(name, directory=PLUGINS_DIR):
+    """Where dockerd looks for a plugin's Unix socket (moby's pkg/plugins discovery)."""
+    return f"{directory}/{name}.sock"
+
+
+def plugin_answers(socket_path, timeout=5):
+    """(True, "") when an authorization plugin answers dockerd's
+    ``POST /Plugin.Activate`` on ``socket_path``, else (False, why): the
+    API client's authz_plugin_answers, imported only when asked."""
+    from ansible_collections.dockerlab.docker.plugins.module_utils._api import authz_plugin_answers
+
+    return authz_plugin_answers(socket_path, timeout=timeout)
+
+
 PLUGIN_SOCKET = plugin_socket(PLUGIN_NAME, PLUGINS_DIR)
 # Where dockerd finds plugins by a spec file instead of a socket (moby's
 # pkg/plugins discovery, besides PLUGINS_DIR).
@@ -73,7 +85,7 @@ def configured_plugins(argvs, config):
     return [name for i, name in enumerate(names) if name and name not in names[:i]]
 
 
-def plugin_silence(name, plugins_dir=PLUGINS_DIR, spec_dirs=PLUGIN_SPEC_DIRS, answers=authz_plugin_answers):
+def plugin_silence(name, plugins_dir=PLUGINS_DIR, spec_dirs=PLUGIN_SPEC_DIRS, answers=plugin_answers):
     """Why dockerd would find authorization plugin ``name`` silent, or ""
     when it would not: its socket in ``plugins_dir`` does not answer
     /Plugin.Activate, or it has neither a socket nor a spec file (one in
@@ -87,7 +99,7 @@ def plugin_silence(name, plugins_dir=PLUGINS_DIR, spec_dirs=PLUGIN_SPEC_DIRS, an
     return f"neither {sock} nor a spec file exists"
 
 
-def silent_plugins(names, plugins_dir=PLUGINS_DIR, spec_dirs=PLUGIN_SPEC_DIRS, answers=authz_plugin_answers):
+def silent_plugins(names, plugins_dir=PLUGINS_DIR, spec_dirs=PLUGIN_SPEC_DIRS, answers=plugin_answers):
     """Why each authorization plugin in ``names`` would not answer dockerd,
     as "NAME: why"; [] when every one answers (or ``names`` is no list)."""
     out = []

@@ -11,11 +11,11 @@ a play with the others decides on their one read, and a role alone reads
 the host itself. Standard library only.
 
 A request is a dict of docker_host_facts' options: ``packages``, ``users``,
-``user_files``, ``files``, ``images``, ``inspect`` and ``ports`` (lists),
+``user_files``, ``files``, ``images``, ``inspect``, ``ports`` and ``units`` (lists),
 ``containers`` (a bool) and ``daemon_json`` (a path).
 """
 
-LISTS = ("packages", "users", "user_files", "files", "images", "inspect", "ports")
+LISTS = ("packages", "users", "user_files", "files", "images", "inspect", "ports", "units")
 # What the daemon answers, rather than the host's files: out of date once
 # dockerd has restarted (docker_daemon_restart then sets RESTARTED_FACT).
 DAEMON_KEYS = ("containers", "images", "inspect", "ports")

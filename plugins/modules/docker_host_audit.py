@@ -236,7 +236,6 @@ from ansible_collections.dockerlab.docker.plugins.module_utils._api import (
     DEFAULT_SOCKET,
     UnixHTTPConnection,
     authz_plugin_answers,
-    plugin_socket,
     request,
 )
 from ansible_collections.dockerlab.docker.plugins.module_utils._authz_config import (
@@ -246,6 +245,7 @@ from ansible_collections.dockerlab.docker.plugins.module_utils._authz_config imp
     POLICY_FILE,
     configured_plugins,
     plugin_silence,
+    plugin_socket,
     read_policy,
 )
 from ansible_collections.dockerlab.docker.plugins.module_utils._daemon_json import DEFAULT_PATH, parse

@@ -11,7 +11,8 @@ description:
     collection compare with what they want, so that a converged host is
     recognised in one round trip instead of one task per question.
   - "Installed Debian packages (from the dpkg status file), whether the
-    service is active and enabled, daemon.json parsed (or its parse error),
+    service and other systemd units are active and enabled (one
+    C(systemctl show) for them all), daemon.json parsed (or its parse error),
     whether /proc/sys is writable (C(proc_sys_writable)),
     the members of the docker group, the users' uid, gid and home, the
     checksum, mode and owner of given files, the host's name and global
@@ -21,11 +22,16 @@ description:
   - "The roles of this collection share this read: each puts what it
     needs read (its request, a dict of this module's options C(packages),
     C(users), C(user_files), C(files), C(images), C(inspect), C(ports),
-    C(containers) and C(daemon_json)) in a variable named
+    C(units), C(containers) and C(daemon_json)) in a variable named
     C(<role>_host_read_request), and whichever role reads the host passes
     every such request of the play in O(requests), so that one read serves
     them all. The fact records what was read (C(requested)); a role whose
     request it covers decides on it, and a role alone reads the host itself."
+  - "The daemon is not asked (C(containers), C(images) and C(inspected)
+    are C(null)) while daemon.json names an authorization plugin that would
+    not answer it (C(daemon_blocked)): dockerd holds every API call for 30
+    seconds retrying such a plugin, then fails it. The plugin is asked
+    C(/Plugin.Activate) on its socket, as dockerd would."
   - Sets the fact C(dockerlab_daemon_restarted) to false;
     M(dockerlab.docker.docker_daemon_restart) sets it true when it restarts
     the daemon, which makes the daemon's answers in this read (containers,
@@ -41,8 +47,8 @@ options:
   requests:
     description:
       - Read requests, each a dict of this module's options C(packages),
-        C(users), C(user_files), C(files), C(images), C(inspect), C(ports)
-        (lists), C(containers) (a bool) and C(daemon_json) (a path). The read
+        C(users), C(user_files), C(files), C(images), C(inspect), C(ports),
+        C(units) (lists), C(containers) (a bool) and C(daemon_json) (a path). The read
         covers the options given here and every request, each entry once.
       - An entry of the wrong type (a port that is not one, a user name that
         is not a string) is not read, and not counted as requested.
@@ -58,6 +64,14 @@ options:
     description: systemd service whose state to report.
     type: str
     default: docker.service
+  units:
+    description:
+      - Other systemd units (full names, e.g. C(dockerlab-authz.socket)) to
+        report as C(units.NAME) - C(exists), C(active) and C(enabled), as
+        for O(service). Read with O(service) in one C(systemctl show).
+    type: list
+    elements: str
+    default: []
   daemon_json:
     description: The daemon configuration file to parse.
     type: path
@@ -182,6 +196,7 @@ ansible_facts:
       sample:
         packages: {"docker.io": "20.10.24+dfsg1-1+deb12u1"}
         service: {"active": true, "enabled": true, "exists": true}
+        units: {"dockerlab-authz.socket": {"active": true, "enabled": true, "exists": true}}
         daemon_json: {"exists": true, "valid": true, "error": "", "config": {"live-restore": true}}
         group: {"exists": true, "gid": 103, "members": ["student"]}
         users: {"student": {"uid": 1000, "gid": 1000, "home": "/home/student",
@@ -200,6 +215,7 @@ ansible_facts:
                       "labels": {}, "published": [{"ip": "0.0.0.0", "port": 1337, "type": "tcp"}]}]
         listening: {"1337": [{"address": "0.0.0.0", "process": "docker-proxy", "pid": 4242}]}
         proc_sys_writable: true
+        daemon_blocked: []
         images: {"digitalocean/flask-helloworld:latest": {"id": "sha256:c00c...", "registry_error": "",
                  "repo_digests": ["digitalocean/flask-helloworld@sha256:ed4a..."],
                  "registry_digest": "sha256:ed4a..."}}
@@ -209,7 +225,8 @@ ansible_facts:
                     "labels": {}, "memory": 134217728, "cpu_shares": 512, "pids_limit": 64}}
         requested: {"packages": ["docker.io"], "users": ["student", "root"], "user_files": [".docker"],
                     "files": ["/etc/docker"], "images": ["digitalocean/flask-helloworld:latest"],
-                    "inspect": ["flaskapp"], "ports": [1337], "containers": true,
+                    "inspect": ["flaskapp"], "ports": [1337], "units": ["dockerlab-authz.socket"],
+                    "containers": true,
                     "daemon_json": "/etc/docker/daemon.json"}
     dockerlab_daemon_restarted:
       description:
@@ -227,6 +244,7 @@ import http.client
 import json
 import os
 import pwd
+import re
 import socket
 import stat
 from urllib.parse import quote
@@ -236,6 +254,10 @@ from ansible_collections.dockerlab.docker.plugins.module_utils._api import (
     DEFAULT_SOCKET,
     UnixHTTPConnection,
     request,
+)
+from ansible_collections.dockerlab.docker.plugins.module_utils._authz_config import (
+    configured_plugins,
+    silent_plugins,
 )
 from ansible_collections.dockerlab.docker.plugins.module_utils._daemon_json import DEFAULT_PATH, parse
 from ansible_collections.dockerlab.docker.plugins.module_utils._files import (
@@ -260,6 +282,16 @@ from ansible_collections.dockerlab.docker.plugins.module_utils._systemd import (
 )
 
 DPKG_STATUS = "/var/lib/dpkg/status"
+# What `systemctl show` is asked of each unit, and the unit file states
+# (UnitFileState, as `systemctl is-enabled` prints them) that start it at boot
+# or with what wants it.
+SHOW_PROPERTIES = ("LoadState", "ActiveState", "UnitFileState")
+ENABLED_STATES = ("enabled", "enabled-runtime", "alias", "static", "indirect", "generated")
+UNKNOWN_UNIT = {"exists": False, "active": False, "enabled": False}
+# A unit name systemd accepts (no glob, not an option; without a type it
+# is a service): anything else is reported unknown without asking, so that
+# it cannot fail the service's read.
+UNIT_NAME = re.compile(r"^[A-Za-z0-9:_\\][A-Za-z0-9:_.\\-]*(@[A-Za-z0-9:_.\\-]+)?$")
 
 
 def installed_packages(status_text, names):
@@ -298,6 +330,31 @@ def unit_state(service):
         "file": path,
         "exec_start": values[0] if len(values) == 1 else None,
         "dropins_setting_exec_start": overriding,
+    }
+
+
+def unit_states(show_text, names):
+    """{name: {exists, active, enabled}} from the output of `systemctl show
+    --property=LoadState,ActiveState,UnitFileState NAME...`: one block of
+    KEY=VALUE lines per unit, in the order named, blank lines between. Output
+    that does not have one block per name tells nothing: every unit unknown
+    (not existing, inactive, disabled)."""
+    text = (show_text or "").strip()
+    blocks = [
+        dict(line.partition("=")[::2] for line in block.splitlines() if "=" in line)
+        for block in text.split("\n\n")
+        if text
+    ]
+    if len(blocks) != len(names):
+        return {name: dict(UNKNOWN_UNIT) for name in names}
+    return {
+        name: {
+            # A unit systemd has no file for is "not-found"; "masked" exists.
+            "exists": block.get("LoadState", "") not in ("", "not-found"),
+            "active": block.get("ActiveState") == "active",
+            "enabled": block.get("UnitFileState") in ENABLED_STATES,
+        }
+        for name, block in zip(names, blocks, strict=True)
     }
 
 
@@ -366,20 +423,21 @@ class HostFacts:
         given = {key: module.params[key] for key in (*LISTS, "containers", "daemon_json")}
         self.requested = merge(module.params["requests"], base=given)
         self.params = {**module.params, **self.requested}
+        self.blocked = []
 
-    def service(self):
+    def units(self):
+        """The states of the service and the units asked for, in one call."""
+        names = list(dict.fromkeys([self.params["service"], *self.params["units"]]))
+        valid = [name for name in names if len(name) <= 255 and UNIT_NAME.match(name)]
         systemctl = self.module.get_bin_path("systemctl")
-        name = self.params["service"]
-        if not systemctl:
-            return {"exists": False, "active": False, "enabled": False}
-        active = self.module.run_command([systemctl, "is-active", name])[1]
-        enabled = self.module.run_command([systemctl, "is-enabled", name])[1]
-        enabled = enabled.strip()
-        return {
-            "exists": enabled not in ("", "not-found") and "No such file" not in enabled,
-            "active": active.strip() == "active",
-            "enabled": enabled in ("enabled", "enabled-runtime", "alias", "static", "indirect", "generated"),
-        }
+        out = ""
+        if systemctl and valid:
+            rc, out, _err = self.module.run_command(
+                [systemctl, "show", f"--property={','.join(SHOW_PROPERTIES)}", "--", *valid]
+            )
+            if rc != 0:
+                out = ""
+        return {name: dict(UNKNOWN_UNIT) for name in names} | unit_states(out, valid)
 
     def daemon_json(self):
         # Unreadable or not UTF-8: report it invalid (as a parse error is), so
@@ -449,7 +507,10 @@ class HostFacts:
         ]
 
     def api(self, path):
-        """(status, body) of GET path on the daemon's socket; (None, why) when it does not answer."""
+        """(status, body) of GET path on the daemon's socket; (None, why) when it
+        does not answer, or would not, an authorization plugin being silent."""
+        if self.blocked:
+            return None, f"authorization plugins that do not answer: {'; '.join(self.blocked)}"
         try:
             return request(UnixHTTPConnection(self.params["socket"], timeout=10), "GET", path)
         except (OSError, http.client.HTTPException) as exc:
@@ -514,10 +575,14 @@ class HostFacts:
 
     def run(self):
         ipv4, ipv6 = self.network()
+        units = self.units()
+        daemon_json = self.daemon_json()
+        self.blocked = silent_plugins(configured_plugins([], daemon_json["config"]))
         facts = {
             "packages": installed_packages(read_text(DPKG_STATUS) or "", self.params["packages"]),
-            "service": self.service(),
-            "daemon_json": self.daemon_json(),
+            "service": units[self.params["service"]],
+            "units": {name: units[name] for name in self.params["units"]},
+            "daemon_json": daemon_json,
             "group": self.group(),
             "users": self.users(),
             "files": {path: file_state(path) for path in self.params["files"]},
@@ -531,6 +596,7 @@ class HostFacts:
             "inspected": self.inspected(),
             "listening": self.listening(),
             "proc_sys_writable": proc_sys_writable(),
+            "daemon_blocked": self.blocked,
             "requested": self.requested,
         }
         return {"changed": False, "ansible_facts": {self.params["name"]: facts, RESTARTED_FACT: False}}
@@ -543,6 +609,7 @@ def main():
             "requests": {"type": "list", "elements": "dict", "default": []},
             "packages": {"type": "list", "elements": "str", "default": []},
             "service": {"type": "str", "default": "docker.service"},
+            "units": {"type": "list", "elements": "str", "default": []},
             "daemon_json": {"type": "path", "default": DEFAULT_PATH},
             "group": {"type": "str", "default": "docker"},
             "users": {"type": "list", "elements": "str", "default": []},

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from labhelpers import host_name, journal, recap, run_playbook, start_probe, stop_probe
+from labhelpers import changed_tasks, host_name, journal, recap, run_playbook, start_probe, stop_probe
 
 CONVERGE = Path(__file__).resolve().parents[1] / "converge.yml"
 AUDIT = Path(__file__).resolve().parents[1] / "audit.yml"
@@ -21,6 +21,7 @@ IMAGE = "digitalocean/flask-helloworld"
 DENIED = "authorization denied by plugin dockerlab-authz: dockerlab policy, rule "
 PLUGIN_SOCKET = "/run/docker/plugins/dockerlab-authz.sock"
 POLICY = "/etc/dockerlab/authz/policy.json"
+INSTALL_PLUGIN = "Install the authorization plugin with its policy (the restricted and the revoked users)"
 # alice's own walkthrough container, on a port of its own (flaskapp has 1337).
 ALICE_APP, ALICE_PORT = "alice-flask", 1341
 
@@ -344,6 +345,32 @@ def test_root_recovers_from_a_broken_plugin_without_a_restart(host):
     assert (
         f"{DENIED}privileged:" in as_user(host, "alice", f"docker run --rm --privileged {IMAGE} true").stderr
     )
+
+
+def test_the_next_converge_starts_a_plugin_socket_stopped_by_hand(host):
+    # daemon.json still names the plugin: every API call waits on it.
+    before = pid(host)
+    host.run_test("systemctl stop dockerlab-authz.socket dockerlab-authz.service")
+    assert host.run("timeout 5 docker ps").rc != 0
+    # A check run says so, and leaves it stopped.
+    out = run_playbook(host, CONVERGE, check=True)
+    assert recap(out.stdout, host_name(host))["failed"] == 0, out.stdout[-3000:]
+    assert INSTALL_PLUGIN in changed_tasks(out.stdout), out.stdout[-3000:]
+    assert host.run("systemctl is-active dockerlab-authz.socket").stdout.strip() == "inactive"
+    # The host read sees the socket stopped and the daemon blocked by it,
+    # without waiting on the daemon; the plugin is started before anything
+    # asks the daemon again.
+    out = run_playbook(host, CONVERGE)
+    assert recap(out.stdout, host_name(host))["failed"] == 0, out.stdout[-3000:]
+    assert changed_tasks(out.stdout) == [INSTALL_PLUGIN], out.stdout[-3000:]
+    assert host.run("systemctl is-active dockerlab-authz.socket").stdout.strip() == "active"
+    assert pid(host) == before
+    assert host.run("docker ps").rc == 0
+    assert (
+        f"{DENIED}privileged:" in as_user(host, "alice", f"docker run --rm --privileged {IMAGE} true").stderr
+    )
+    out = run_playbook(host, CONVERGE)
+    assert recap(out.stdout, host_name(host))["changed"] == 0, out.stdout[-3000:]
 
 
 # --- revocation ----------------------------------------------------------------

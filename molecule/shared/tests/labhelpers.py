@@ -103,12 +103,29 @@ def run_playbook_until(host, playbook, marker, delay=0.3, extra_vars=None, timeo
     return False, "".join(lines)
 
 
+# "TASK [ROLE : NAME] ***" or "TASK [NAME] ***"; NAME without the role.
+TASK_LINE = re.compile(r"^TASK \[(?:[\w.]+ : )?(.*)\] \*+$")
+
+
 def recap(output, host):
     """The PLAY RECAP counters of ``host`` as a dict (ok, changed, failed...)."""
     for line in ANSI.sub("", output).splitlines():
         if line.startswith(host + " ") and "ok=" in line:
             return {k: int(v) for k, v in (f.split("=") for f in line.split(":", 1)[1].split())}
     raise AssertionError(f"no PLAY RECAP line for {host} in:\n{output[-3000:]}")
+
+
+def changed_tasks(output):
+    """The names of the tasks that reported changed, in order (without the
+    role's prefix), from Ansible's default output."""
+    names, task = [], None
+    for line in ANSI.sub("", output).splitlines():
+        match = TASK_LINE.match(line)
+        if match:
+            task = match.group(1)
+        elif line.startswith("changed:") and task is not None and (not names or names[-1] != task):
+            names.append(task)
+    return names
 
 
 FINGERPRINT_PATHS = (

@@ -10,7 +10,10 @@ the plan calls current."""
 import copy
 import datetime
 import hashlib
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,6 +23,7 @@ from ansible_collections.dockerlab.docker.plugins.module_utils._authz_install im
     PLUGIN_NAME,
     POLICY_FILE,
     SERVICE_UNIT,
+    SOCKET_UNIT,
     policy_sha256,
 )
 from ansible_collections.dockerlab.docker.plugins.module_utils._authz_install import (
@@ -32,6 +36,8 @@ from ansible_collections.dockerlab.docker.plugins.plugin_utils._pki import certs
 from ansible_collections.dockerlab.docker.tests.unit import x509_certs
 
 plan = access_plan.access_plan
+# The plugin's socket unit, by name (the host read reports units by name).
+AUTHZ_SOCKET = os.path.basename(SOCKET_UNIT)
 
 HOST = "lab1"
 TLS_DIR = "/etc/docker/tls"
@@ -126,6 +132,7 @@ def _variables(pki, **changes):
         "docker_access_authz": True,
         "authz_plugin": PLUGIN_NAME,
         "authz_files": [SERVICE_UNIT, POLICY_FILE],
+        "authz_socket": AUTHZ_SOCKET,
         **changes,
     }
 
@@ -439,8 +446,10 @@ def test_a_file_the_controller_lacks_is_stale(own_pki):
 def _restricted(pki, facts, restricted=("pupil",), revoked=()):
     """A host converged with the policy on for ``restricted``: the plugin's
     service unit and policy file as docker_authz_plugin writes them, the
-    plugin named in daemon.json, the login script in place."""
+    plugin named in daemon.json, its socket unit active and enabled, the
+    login script in place."""
     restricted, revoked = sorted(restricted), sorted(revoked)
+    facts["units"] = {AUTHZ_SOCKET: {"exists": True, "active": True, "enabled": True}}
     facts["files"][SERVICE_UNIT] = {"exists": True, "inputs": authz_inputs_hash(), "mode": "0644"}
     facts["files"][POLICY_FILE] = {"exists": True, "sha256": policy_sha256(restricted, revoked)}
     facts["daemon_json"] = {"config": {"authorization-plugins": [PLUGIN_NAME]}}
@@ -482,10 +491,20 @@ def test_other_authorization_plugins_are_kept(pki):
     assert plan(facts, _variables(pki))["authz_plugins"] == ["opa"]
 
 
-@pytest.mark.parametrize("change", ["policy", "program", "daemon_json", "profile"])
+@pytest.mark.parametrize(
+    "change",
+    ["policy", "program", "daemon_json", "socket stopped", "socket disabled", "no units read", "profile"],
+)
 def test_a_policy_that_differs(pki, change):
     facts = _restricted(pki, _converged(pki))
-    if change == "policy":
+    if change == "socket stopped":
+        # systemctl stop dockerlab-authz.socket: every API call waits on the plugin.
+        facts["units"][AUTHZ_SOCKET]["active"] = False
+    elif change == "socket disabled":
+        facts["units"][AUTHZ_SOCKET]["enabled"] = False
+    elif change == "no units read":
+        del facts["units"]
+    elif change == "policy":
         facts["files"][POLICY_FILE]["sha256"] = policy_sha256(["someone"], [])
     elif change == "program":
         facts["files"][SERVICE_UNIT]["inputs"] = "0" * 64
@@ -564,3 +583,18 @@ def test_nobody_to_revoke_costs_no_certificate_parsing(own_pki, monkeypatch):
 
 def test_the_filter_is_exposed():
     assert access_plan.FilterModule().filters() == {"access_plan": plan}
+
+
+def test_the_filters_load_neither_the_plugins_program_nor_an_http_client():
+    # Every templating process of every host imports them: the plugin's
+    # program (_authz_install) and the API client are imported only where the
+    # policy is wanted or a restricted user is checked.
+    code = (
+        "import sys\n"
+        "from ansible_collections.dockerlab.docker.plugins.filter import access_checks, access_plan\n"
+        "print(sorted(m for m in sys.modules if m.rsplit('.', 1)[-1] in"
+        " ('_authz_install', '_authz_server', '_api', 'http', 'ssl')))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == "[]"

@@ -284,6 +284,30 @@ def test_a_busy_port_is_refused():
     assert result["current"] is False
 
 
+@pytest.mark.parametrize("process", ["docker-proxy", "dockerd"])
+def test_dockers_own_listener_is_not_called_busy_when_the_daemon_did_not_answer(process):
+    # An authorization plugin that does not answer blocks the daemon: the
+    # read has no containers, and the port is perhaps the role's own container's.
+    read = copy.deepcopy(READ)
+    read.update(containers=None, images=None, inspected=None, daemon_blocked=["dockerlab-authz: gone"])
+    read["listening"]["1337"] = [{"address": "127.0.0.1", "process": process, "pid": 10}]
+    result = plan({"dockerlab": read}, VARIABLES)
+    assert (result["daemon_answered"], result["host_errors"]) == (False, [])
+    # Another program on the port is refused all the same.
+    read["listening"]["1337"].append({"address": ANY_IPV4, "process": "python3", "pid": 7})
+    result = plan({"dockerlab": read}, VARIABLES)
+    assert result["host_errors"][0].startswith(
+        "flask_app_host_port 1337 is already in use on this host by python3"
+    )
+    # Answered, dockerd on the port without a container of the role's is in the way.
+    read = copy.deepcopy(READ)
+    read["inspected"] = {"flaskapp": None}
+    read["listening"]["1337"] = [{"address": "127.0.0.1", "process": process, "pid": 10}]
+    assert plan({"dockerlab": read}, VARIABLES)["host_errors"][0].startswith(
+        "flask_app_host_port 1337 is already"
+    )
+
+
 @pytest.mark.parametrize("facts", [{}, {"dockerlab": READ}])
 def test_bad_inputs_come_first_and_nothing_else_is_decided(facts):
     result = plan(facts, _variables(flask_app_host_port=0, flask_app_cpu_shares="many"))

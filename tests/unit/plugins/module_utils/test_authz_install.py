@@ -20,9 +20,8 @@ from ansible_collections.dockerlab.docker.plugins.module_utils import _authz_ins
 from ansible_collections.dockerlab.docker.plugins.module_utils._api import (
     UnixHTTPConnection,
     authz_plugin_answers,
-    plugin_socket,
 )
-from ansible_collections.dockerlab.docker.plugins.module_utils._authz_config import read_policy
+from ansible_collections.dockerlab.docker.plugins.module_utils._authz_config import plugin_socket, read_policy
 
 ROOT = Path(__file__).resolve().parents[4]
 
@@ -57,10 +56,13 @@ def test_the_service_records_the_hash_and_runs_the_launcher_isolated():
 
 
 def test_the_role_reads_back_the_files_the_module_writes():
-    variables = (ROOT / "roles" / "docker_access" / "vars" / "main.yml").read_text()
-    files = yaml.safe_load(variables)["_docker_access_authz_files"]
-    assert files == [install.SERVICE_UNIT, install.POLICY_FILE]
-    assert yaml.safe_load(variables)["_docker_access_authz_plugin"] == install.PLUGIN_NAME
+    variables = yaml.safe_load((ROOT / "roles" / "docker_access" / "vars" / "main.yml").read_text())
+    assert variables["_docker_access_authz_files"] == [install.SERVICE_UNIT, install.POLICY_FILE]
+    assert variables["_docker_access_authz_plugin"] == install.PLUGIN_NAME
+    # The socket unit whose state the read reports, by name, as the request asks for it.
+    socket_unit = os.path.basename(install.SOCKET_UNIT)
+    assert variables["_docker_access_authz_socket"] == socket_unit
+    assert variables["docker_access_host_read_request"]["units"] == [socket_unit]
 
 
 @pytest.mark.parametrize(

@@ -40,6 +40,7 @@ ACCESS = {
         "/etc/docker/tls/server-cert.pem",
         "/etc/docker/tls/server-key.pem",
     ],
+    "units": ["dockerlab-authz.socket"],
 }
 FLASK = {"images": [IMAGE], "inspect": ["flaskapp"], "ports": ["1337"], "containers": True}
 BREAKOUT = {"containers": True}
@@ -52,7 +53,7 @@ def _read(*requests, base=None):
 
 
 def test_the_constants():
-    assert LISTS == ("packages", "users", "user_files", "files", "images", "inspect", "ports")
+    assert LISTS == ("packages", "users", "user_files", "files", "images", "inspect", "ports", "units")
     assert DAEMON_KEYS == ("containers", "images", "inspect", "ports")
     assert set(DAEMON_KEYS) - {"containers"} < set(LISTS)
     assert FACT == "dockerlab"
@@ -85,6 +86,7 @@ def test_the_requests_of_a_play_are_read_in_one_request():
         "images": [IMAGE],
         "inspect": ["flaskapp"],
         "ports": [1337],
+        "units": ["dockerlab-authz.socket"],
         "containers": True,
         "daemon_json": "/etc/docker/daemon.json",
     }

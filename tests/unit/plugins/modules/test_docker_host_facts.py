@@ -2,6 +2,7 @@
 output, file states of real temporary files, and the module run read-only
 against temporary paths and a real Engine API served over a Unix socket."""
 
+import functools
 import grp
 import hashlib
 import http.server
@@ -13,10 +14,13 @@ import shutil
 import socket
 import socketserver
 import subprocess
+import sys
 import threading
+from types import SimpleNamespace
 
 import pytest
 from ansible_collections.dockerlab.docker.plugins.module_utils import _systemd
+from ansible_collections.dockerlab.docker.plugins.module_utils._authz_config import silent_plugins
 from ansible_collections.dockerlab.docker.plugins.module_utils._files import Stash
 from ansible_collections.dockerlab.docker.plugins.module_utils._host_read import covers
 from ansible_collections.dockerlab.docker.plugins.module_utils._proc import proc_net_listeners, socket_owners
@@ -29,6 +33,7 @@ from ansible_collections.dockerlab.docker.plugins.modules.docker_host_facts impo
     parse_daemon_json,
     proc_sys_writable,
     unit_state,
+    unit_states,
 )
 
 # /var/lib/dpkg/status as dpkg writes it: stanzas separated by one blank
@@ -670,6 +675,7 @@ def test_reports_the_host_read_only(run, paths, tmp_path):
     assert set(facts) == {
         "packages",
         "service",
+        "units",
         "daemon_json",
         "group",
         "users",
@@ -684,6 +690,7 @@ def test_reports_the_host_read_only(run, paths, tmp_path):
         "inspected",
         "listening",
         "proc_sys_writable",
+        "daemon_blocked",
         "requested",
     }
     assert facts["requested"] == {
@@ -694,6 +701,7 @@ def test_reports_the_host_read_only(run, paths, tmp_path):
         "images": [],
         "inspect": [],
         "ports": [],
+        "units": [],
         "containers": False,
         "daemon_json": str(daemon_json),
     }
@@ -1084,6 +1092,42 @@ def test_the_engine_api_paths_requested(run, engine):
     ]
 
 
+def test_the_daemon_is_not_asked_while_an_authorization_plugin_it_names_is_silent(run, engine, paths):
+    # dockerd would hold each call 30 s retrying the plugin, then fail it.
+    server = engine(routes=CURRENT)
+    paths["daemon_json"].write_text('{"authorization-plugins": ["dockerlab-test-nosuch"]}')
+    facts = facts_of(run(images=[FLASK_IMAGE], inspect=["flaskapp"], containers=True))
+    assert facts["daemon_blocked"] == [
+        "dockerlab-test-nosuch: neither /run/docker/plugins/dockerlab-test-nosuch.sock nor a spec file exists"
+    ]
+    assert (facts["containers"], facts["images"], facts["inspected"]) == (None, None, None)
+    assert server.paths == []
+
+
+def test_the_daemon_is_asked_when_its_authorization_plugin_answers(
+    run, engine, paths, short_tmp, monkeypatch
+):
+    from ansible_collections.dockerlab.docker.plugins.module_utils._authz_server import Handler, UnixServer
+
+    plugins = short_tmp / "plugins"
+    plugins.mkdir()
+    monkeypatch.setattr(
+        docker_host_facts, "silent_plugins", functools.partial(silent_plugins, plugins_dir=str(plugins))
+    )
+    plugin = UnixServer(str(plugins / "dockerlab-authz.sock"), Handler)
+    threading.Thread(target=plugin.serve_forever, daemon=True).start()
+    server = engine(routes=CURRENT)
+    paths["daemon_json"].write_text('{"authorization-plugins": ["dockerlab-authz"]}')
+    try:
+        facts = facts_of(run(inspect=["flaskapp"], containers=True))
+    finally:
+        plugin.shutdown()
+        plugin.server_close()
+    assert facts["daemon_blocked"] == []
+    assert facts["inspected"]["flaskapp"]["status"] == "running"
+    assert server.paths == ["/containers/json?all=1", "/containers/flaskapp/json"]
+
+
 def test_images_and_inspected_are_empty_when_not_asked(run, engine):
     server = engine(routes=CURRENT)
     facts = facts_of(run())
@@ -1152,6 +1196,7 @@ def test_requests_are_read_with_the_options_each_entry_once_in_order(run, engine
         "images": [FLASK_IMAGE, pinned],
         "inspect": ["flaskapp"],
         "ports": [port, free_port],
+        "units": [],
         "containers": False,
         "daemon_json": str(paths["daemon_json"]),
     }
@@ -1216,6 +1261,7 @@ def test_entries_of_the_wrong_type_in_a_request_are_neither_read_nor_requested(r
         "images": [],
         "inspect": [],
         "ports": [],
+        "units": [],
         "containers": False,
         "daemon_json": str(paths["daemon_json"]),
     }
@@ -1255,6 +1301,7 @@ def test_no_requests_is_a_read_of_the_options(run, paths):
         "images": [],
         "inspect": [],
         "ports": [],
+        "units": [],
         "containers": False,
         "daemon_json": str(paths["daemon_json"]),
     }
@@ -1336,6 +1383,159 @@ def test_unit_state_reads_the_vendor_exec_start_and_overriding_dropins(tmp_path,
     }
     _search_path(monkeypatch, tmp_path / "none")
     assert unit_state("docker.service")["file"] is None
+
+
+# ------------------------------------------------------- units' states
+
+# `systemctl show --property=LoadState,ActiveState,UnitFileState -- docker.service
+# dockerlab-authz.socket no-such.socket ssh.socket systemd-journald.socket` on a
+# Debian 12 lab host (systemd 252) with the plugin's socket stopped and
+# disabled by hand, as it printed it.
+SHOW_OUTPUT = """\
+LoadState=loaded
+ActiveState=active
+UnitFileState=enabled
+
+LoadState=loaded
+ActiveState=inactive
+UnitFileState=disabled
+
+LoadState=not-found
+ActiveState=inactive
+UnitFileState=
+
+LoadState=masked
+ActiveState=inactive
+UnitFileState=masked
+
+LoadState=loaded
+ActiveState=active
+UnitFileState=static
+"""
+SHOWN = [
+    "docker.service",
+    "dockerlab-authz.socket",
+    "no-such.socket",
+    "ssh.socket",
+    "systemd-journald.socket",
+]
+
+
+def test_unit_states_reads_one_block_per_unit_in_order():
+    assert unit_states(SHOW_OUTPUT, SHOWN) == {
+        "docker.service": {"exists": True, "active": True, "enabled": True},
+        "dockerlab-authz.socket": {"exists": True, "active": False, "enabled": False},
+        "no-such.socket": {"exists": False, "active": False, "enabled": False},
+        "ssh.socket": {"exists": True, "active": False, "enabled": False},
+        "systemd-journald.socket": {"exists": True, "active": True, "enabled": True},
+    }
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        None,
+        SHOW_OUTPUT.split("\n\n", 1)[1],  # a block short: a glob matched nothing
+        SHOW_OUTPUT + "\nLoadState=loaded\n",  # a block too many
+    ],
+)
+def test_unit_states_of_output_that_does_not_match_the_names_knows_nothing(text):
+    unknown = {"exists": False, "active": False, "enabled": False}
+    assert unit_states(text, SHOWN) == dict.fromkeys(SHOWN, unknown)
+
+
+# Stand-in for systemctl: logs its arguments and prints the recorded output
+# of the units it is asked about (or fails with the given status).
+FAKE_SHOW = """#!{python}
+import json, os, sys
+fake = os.environ["DOCKERLAB_FAKE"]
+with open(os.path.join(fake, "calls.log"), "a") as log:
+    log.write(json.dumps(sys.argv[1:]) + "\\n")
+with open(os.path.join(fake, "show.json")) as handle:
+    recorded = json.load(handle)
+if recorded["rc"]:
+    sys.exit(recorded["rc"])
+names = sys.argv[sys.argv.index("--") + 1:]
+print("\\n\\n".join(recorded["blocks"][name] for name in names if name in recorded["blocks"]))
+"""
+
+
+@pytest.fixture
+def systemctl(tmp_path, monkeypatch):
+    """A fake systemctl first on PATH; returns (record(rc=0), calls())."""
+    bin_dir, fake = tmp_path / "bin", tmp_path / "fake"
+    bin_dir.mkdir()
+    fake.mkdir()
+    (bin_dir / "systemctl").write_text(FAKE_SHOW.format(python=sys.executable))
+    (bin_dir / "systemctl").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("DOCKERLAB_FAKE", str(fake))
+    assert shutil.which("systemctl") == str(bin_dir / "systemctl")
+    blocks = dict(zip(SHOWN, SHOW_OUTPUT.strip().split("\n\n"), strict=True))
+
+    def record(rc=0):
+        (fake / "show.json").write_text(json.dumps({"rc": rc, "blocks": blocks}))
+
+    def calls():
+        log = fake / "calls.log"
+        return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+    record()
+    return SimpleNamespace(record=record, calls=calls)
+
+
+SHOW_ARGS = ["show", "--property=LoadState,ActiveState,UnitFileState", "--"]
+
+
+def test_the_service_and_the_units_are_read_in_one_call(run, systemctl):
+    facts = facts_of(
+        run(
+            service="docker.service",
+            units=["dockerlab-authz.socket", "docker.service"],
+            requests=[{"units": ["systemd-journald.socket", "dockerlab-authz.socket"]}],
+        )
+    )
+    assert systemctl.calls() == [
+        [*SHOW_ARGS, "docker.service", "dockerlab-authz.socket", "systemd-journald.socket"]
+    ]
+    assert facts["service"] == {"exists": True, "active": True, "enabled": True}
+    assert facts["units"] == {
+        "dockerlab-authz.socket": {"exists": True, "active": False, "enabled": False},
+        "docker.service": {"exists": True, "active": True, "enabled": True},
+        "systemd-journald.socket": {"exists": True, "active": True, "enabled": True},
+    }
+    assert facts["requested"]["units"] == [
+        "dockerlab-authz.socket",
+        "docker.service",
+        "systemd-journald.socket",
+    ]
+
+
+@pytest.mark.parametrize(
+    "name", ["*.socket", "docker[1].service", "a b.socket", "x" * 256 + ".socket", "--all"]
+)
+def test_a_name_systemd_would_read_as_a_pattern_or_an_option_is_not_asked(run, systemctl, name):
+    # Asked, a glob that matches nothing prints no block and would leave the
+    # service's state unknown: it is reported unknown itself instead.
+    facts = facts_of(run(service="docker.service", units=[name]))
+    assert systemctl.calls() == [[*SHOW_ARGS, "docker.service"]]
+    assert facts["service"] == {"exists": True, "active": True, "enabled": True}
+    assert facts["units"] == {name: {"exists": False, "active": False, "enabled": False}}
+
+
+def test_a_failing_systemctl_leaves_every_unit_unknown(run, systemctl):
+    # As on a machine not booted with systemd, like this one.
+    systemctl.record(rc=1)
+    facts = facts_of(run(service="docker.service", units=["dockerlab-authz.socket"]))
+    unknown = {"exists": False, "active": False, "enabled": False}
+    assert (facts["service"], facts["units"]) == (unknown, {"dockerlab-authz.socket": unknown})
+
+
+def test_units_are_read_in_check_mode_too(run, systemctl):
+    args = {"service": "docker.service", "units": ["dockerlab-authz.socket"]}
+    assert run(check_mode=True, **args) == run(**args)
+    assert len(systemctl.calls()) == 2
 
 
 # ------------------------------------------------------- listening ports
