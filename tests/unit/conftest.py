@@ -18,6 +18,7 @@ mutual TLS using certificates generated at test time (nothing committed).
 import datetime
 import http.server
 import json
+import os
 import shutil
 import socket
 import socketserver
@@ -100,6 +101,31 @@ def run_module(capsys, monkeypatch):
         return result
 
     return run
+
+
+@pytest.fixture
+def fake_commands(tmp_path, monkeypatch):
+    """Stand-ins for the host's commands: ``install({name: script})`` writes
+    each script (``{python}`` in it: this interpreter) into a directory put
+    first on PATH, so that a test never reaches the machine's own systemctl,
+    firewall or dockerd, and returns the directory the scripts keep their
+    state and call logs in (DOCKERLAB_FAKE in their environment)."""
+    bin_dir, fake = tmp_path / "bin", tmp_path / "fake"
+
+    def install(scripts):
+        bin_dir.mkdir(exist_ok=True)
+        fake.mkdir(exist_ok=True)
+        for name, text in scripts.items():
+            (bin_dir / name).write_text(text.format(python=sys.executable))
+            (bin_dir / name).chmod(0o755)
+        if not os.environ["PATH"].startswith(f"{bin_dir}{os.pathsep}"):
+            monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+        monkeypatch.setenv("DOCKERLAB_FAKE", str(fake))
+        for name in scripts:
+            assert shutil.which(name) == str(bin_dir / name)
+        return fake
+
+    return install
 
 
 @pytest.fixture

@@ -14,9 +14,7 @@ serves it, times out for real).
 
 import json
 import os
-import shutil
 import stat
-import sys
 import threading
 import time
 from pathlib import Path
@@ -127,16 +125,10 @@ class Host:
 
 
 @pytest.fixture
-def host(tmp_path, short_tmp, monkeypatch):
-    bin_dir, fake, root = tmp_path / "bin", tmp_path / "fake", tmp_path / "root"
-    for directory in (bin_dir, fake, root):
-        directory.mkdir()
-    (bin_dir / "systemctl").write_text(FAKE_SYSTEMCTL.format(python=sys.executable))
-    (bin_dir / "systemctl").chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setenv("DOCKERLAB_FAKE", str(fake))
-    # Never the machine's own: a test must not reach the host's systemd.
-    assert shutil.which("systemctl") == str(bin_dir / "systemctl")
+def host(tmp_path, short_tmp, monkeypatch, fake_commands):
+    root = tmp_path / "root"
+    root.mkdir()
+    fake = fake_commands({"systemctl": FAKE_SYSTEMCTL})
     # The module reads these from the _authz_install it imported, when it
     # runs; PROGRAM was made from LIB_DIR at import, so it is set on its own.
     assert docker_authz_plugin.install is install

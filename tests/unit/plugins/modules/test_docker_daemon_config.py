@@ -4,6 +4,7 @@
 import base64
 import json
 import os
+import shutil
 
 import pytest
 from ansible_collections.dockerlab.docker.plugins.module_utils._files import Stash
@@ -504,23 +505,17 @@ print("configuration OK", file=sys.stderr)
 
 
 @pytest.fixture
-def fake_dockerd(tmp_path, monkeypatch):
+def fake_dockerd(tmp_path, monkeypatch, fake_commands):
     """A stand-in dockerd first on PATH; returns the list of its calls."""
-    import sys
-
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "dockerd").write_text(FAKE_DOCKERD.format(python=sys.executable))
-    (bin_dir / "dockerd").chmod(0o755)
+    fake_commands({"dockerd": FAKE_DOCKERD})
     log = tmp_path / "dockerd-calls.log"
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("DOCKERLAB_FAKE_DOCKERD_LOG", str(log))
     monkeypatch.setenv("DOCKERLAB_FAKE_DOCKERD_VERSION", "26.1.5+dfsg1")
 
     def calls():
         return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
-    calls.bin = str(bin_dir / "dockerd")
+    calls.bin = shutil.which("dockerd")
     return calls
 
 

@@ -276,24 +276,16 @@ class FakeDaemon:
 
 
 @pytest.fixture
-def daemon(tmp_path, short_tmp, monkeypatch, unix_ping_server):
-    bin_dir, fake = tmp_path / "bin", tmp_path / "fake"
-    bin_dir.mkdir()
-    fake.mkdir()
-    fakes = (
-        ("systemctl", FAKE_SYSTEMCTL),
-        ("journalctl", FAKE_JOURNALCTL),
-        ("iptables", FAKE_IPTABLES),
-        ("ip6tables", FAKE_IPTABLES),
-    )
-    for name, text in fakes:
-        (bin_dir / name).write_text(text.format(python=sys.executable))
-        (bin_dir / name).chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setenv("DOCKERLAB_FAKE", str(fake))
+def daemon(tmp_path, short_tmp, monkeypatch, unix_ping_server, fake_commands):
     # Never the machine's own: a test must not reach the host's systemd or firewall.
-    for name, _text in fakes:
-        assert shutil.which(name) == str(bin_dir / name)
+    fake = fake_commands(
+        {
+            "systemctl": FAKE_SYSTEMCTL,
+            "journalctl": FAKE_JOURNALCTL,
+            "iptables": FAKE_IPTABLES,
+            "ip6tables": FAKE_IPTABLES,
+        }
+    )
     config = tmp_path / "etc" / "docker" / "daemon.json"
     config.parent.mkdir(parents=True)
     config.write_text('{"log-level": "info"}\n')

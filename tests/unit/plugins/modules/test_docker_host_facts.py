@@ -14,7 +14,6 @@ import shutil
 import socket
 import socketserver
 import subprocess
-import sys
 import threading
 from types import SimpleNamespace
 
@@ -1462,16 +1461,9 @@ print("\\n\\n".join(recorded["blocks"][name] for name in names if name in record
 
 
 @pytest.fixture
-def systemctl(tmp_path, monkeypatch):
+def systemctl(fake_commands):
     """A fake systemctl first on PATH; returns (record(rc=0), calls())."""
-    bin_dir, fake = tmp_path / "bin", tmp_path / "fake"
-    bin_dir.mkdir()
-    fake.mkdir()
-    (bin_dir / "systemctl").write_text(FAKE_SHOW.format(python=sys.executable))
-    (bin_dir / "systemctl").chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setenv("DOCKERLAB_FAKE", str(fake))
-    assert shutil.which("systemctl") == str(bin_dir / "systemctl")
+    fake = fake_commands({"systemctl": FAKE_SHOW})
     blocks = dict(zip(SHOWN, SHOW_OUTPUT.strip().split("\n\n"), strict=True))
 
     def record(rc=0):
