@@ -118,8 +118,10 @@ def installed(tmp_path, short_tmp):
     # Nothing of this checkout may be on the program's path.
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": "/nonexistent"}
     proc = subprocess.Popen(args, env=env, cwd=str(tmp_path), stderr=subprocess.PIPE, text=True)
+    # Until it answers: its socket file exists from bind(), a moment before
+    # listen(), and a connection then is refused.
     for _attempt in range(100):
-        if os.path.exists(sock) or proc.poll() is not None:
+        if proc.poll() is not None or (os.path.exists(sock) and authz_plugin_answers(sock, timeout=1)[0]):
             break
         time.sleep(0.05)
     yield proc, sock
