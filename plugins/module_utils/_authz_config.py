@@ -20,6 +20,9 @@ import os
 # discovery: NAME.sock in /run/docker/plugins).
 PLUGIN_NAME = "dockerlab-authz"
 PLUGINS_DIR = "/run/docker/plugins"
+# The systemd socket unit that holds the plugin's socket (started, it
+# starts the plugin on the first call).
+SOCKET_UNIT_NAME = f"{PLUGIN_NAME}.socket"
 
 
 def plugin_socket(name, directory=PLUGINS_DIR):

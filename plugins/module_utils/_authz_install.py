@@ -26,9 +26,10 @@ from ansible_collections.dockerlab.docker.plugins.module_utils._authz_config imp
     PLUGIN_NAME,
     PLUGIN_SOCKET,
     POLICY_FILE,
+    SOCKET_UNIT_NAME,
 )
 
-SOCKET_UNIT = f"/etc/systemd/system/{PLUGIN_NAME}.socket"
+SOCKET_UNIT = f"/etc/systemd/system/{SOCKET_UNIT_NAME}"
 SERVICE_UNIT = f"/etc/systemd/system/{PLUGIN_NAME}.service"
 LIB_DIR = "/usr/local/lib/dockerlab/authz"
 PROGRAM = f"{LIB_DIR}/{PLUGIN_NAME}"
@@ -95,8 +96,8 @@ def service_text(inputs):
         "# Written by dockerlab.docker.docker_authz_plugin.\n"
         "[Unit]\n"
         "Description=dockerlab authorization plugin for dockerd\n"
-        f"Requires={PLUGIN_NAME}.socket\n"
-        f"After={PLUGIN_NAME}.socket\n"
+        f"Requires={SOCKET_UNIT_NAME}\n"
+        f"After={SOCKET_UNIT_NAME}\n"
         # However often it is killed, it is started again (no start limit).
         "StartLimitIntervalSec=0\n\n"
         "[Service]\n"

@@ -150,7 +150,7 @@ from ansible_collections.dockerlab.docker.plugins.module_utils._files import (
 )
 
 SERVICE = f"{install.PLUGIN_NAME}.service"
-SOCKET = f"{install.PLUGIN_NAME}.socket"
+SOCKET = install.SOCKET_UNIT_NAME
 
 
 def wanted_files(restricted, revoked):

@@ -330,7 +330,12 @@ from ansible_collections.dockerlab.docker.plugins.module_utils._api import (
     ping_unix,
     request,
 )
-from ansible_collections.dockerlab.docker.plugins.module_utils._authz_config import silent_plugins
+from ansible_collections.dockerlab.docker.plugins.module_utils._authz_config import (
+    PLUGIN_NAME,
+    SOCKET_UNIT_NAME,
+    configured_plugins,
+    silent_plugins,
+)
 from ansible_collections.dockerlab.docker.plugins.module_utils._daemon_json import DEFAULT_PATH, parse
 from ansible_collections.dockerlab.docker.plugins.module_utils._files import (
     DEFAULT_STASH_DIR,
@@ -854,11 +859,12 @@ class Restarter:
             config = self.settings(read_text(self.params["daemon_json"])) or {}
         except (OSError, UnicodeDecodeError):
             return
-        silent = silent_plugins(config.get("authorization-plugins"))
+        plugins = configured_plugins([], config)
+        silent = silent_plugins(plugins)
         if silent:
             # Once more a second later: a plugin that was restarting.
             time.sleep(1)
-            silent = silent_plugins(config.get("authorization-plugins"))
+            silent = silent_plugins(plugins)
         if not silent:
             return
         why = "; ".join(silent)
@@ -871,6 +877,11 @@ class Restarter:
             if restored
             else "there was no earlier configuration to put back: fix the plugin or daemon.json"
         )
+        if any(line.startswith(f"{PLUGIN_NAME}:") for line in silent):
+            back += (
+                f". {PLUGIN_NAME} is this collection's plugin: start it with"
+                f" `systemctl start {SOCKET_UNIT_NAME}`, or run the role docker_access, which does"
+            )
         self.module.fail_json(
             msg=(
                 f"{self.params['daemon_json']} names an authorization plugin that does not answer ({why}): "

@@ -539,6 +539,19 @@ def test_a_plugin_that_does_not_answer_is_rolled_back_before_dockerd_hears_of_it
     assert not [call for call in daemon.calls() if call.startswith(("systemctl restart", "systemctl reload"))]
 
 
+def test_this_collections_silent_plugin_is_named_with_how_to_start_it(restart, configure, daemon):
+    if os.path.exists("/run/docker/plugins/dockerlab-authz.sock"):
+        pytest.skip("this machine runs dockerlab's plugin: it would answer")
+    configure({"authorization-plugins": ["dockerlab-authz"]})
+    result = restart(mode="auto", daemon_json=str(daemon.config))
+    assert result["failed"] is True
+    assert result["msg"].endswith(
+        "dockerlab-authz is this collection's plugin: start it with `systemctl start dockerlab-authz.socket`,"
+        " or run the role docker_access, which does."
+    )
+    assert not [call for call in daemon.calls() if call.startswith(("systemctl restart", "systemctl reload"))]
+
+
 def test_silent_plugins_asks_each_plugin_on_its_socket(tmp_path, short_tmp):
     from ansible_collections.dockerlab.docker.plugins.module_utils._authz_server import Handler, UnixServer
 
